@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/**
+ * One binary, one subcommand per service. Each command module is imported only when
+ * chosen, so `ledgerflux gateway` never loads the simulator.
+ */
+import { describeError } from './common/errors.js';
+
+type Command = { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number | undefined> }> };
+
+export const COMMANDS: Record<string, Command> = {
+  migrate: {
+    summary: 'create the JetStream streams, the KV bucket and the SQL schema',
+    load: () => import('./migrate/main.js'),
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return `usage: ledgerflux <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function cli(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(`ledgerflux: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const mod = await command.load();
+  return (await mod.main(rest)) ?? 0;
+}
+
+cli(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`ledgerflux: ${describeError(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,9 @@
+import { z } from 'zod';
+import { loadConfig, natsServiceFields, type Env } from '../common/config.js';
+
+export const MigrateConfigSchema = z.object({
+  ...natsServiceFields,
+});
+export type MigrateConfig = z.infer<typeof MigrateConfigSchema>;
+
+export const loadMigrateConfig = (env: Env) => loadConfig(MigrateConfigSchema, env);
