@@ -44,9 +44,11 @@ export const logLevel = z
   .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   .default('info');
 
-export const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+export const port = (fallback: number) =>
+  z.coerce.number().int().min(0).max(65535).default(fallback);
 
-export const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+export const positiveInt = (fallback: number) =>
+  z.coerce.number().int().positive().default(fallback);
 
 export const nonNegativeInt = (fallback: number) =>
   z.coerce.number().int().nonnegative().default(fallback);
@@ -67,7 +69,12 @@ export const productList = (fallback: string) =>
 export const natsServers = z
   .string()
   .default('nats://127.0.0.1:4222')
-  .transform((s) => s.split(',').map((u) => u.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean),
+  )
   .pipe(
     z
       .array(z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'a nats:// URL'))

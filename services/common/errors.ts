@@ -38,10 +38,11 @@ export function describeError(err: unknown): string {
   for (let depth = 0; cur !== undefined && cur !== null && depth < 5; depth++) {
     if (cur instanceof Error) {
       const code = (cur as { code?: unknown }).code;
-      parts.push(code === undefined ? cur.message : `${String(code)}: ${cur.message}`);
+      const shown = typeof code === 'string' || typeof code === 'number' ? `${String(code)}: ` : '';
+      parts.push(`${shown}${cur.message}`);
       cur = cur.cause;
     } else {
-      parts.push(String(cur));
+      parts.push(typeof cur === 'string' ? cur : JSON.stringify(cur));
       break;
     }
   }

@@ -43,7 +43,11 @@ export async function startProbeServer(opts: {
 async function handleProbe(
   req: IncomingMessage,
   res: ServerResponse,
-  opts: { registry: Registry; readiness: Readiness; extra?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean> },
+  opts: {
+    registry: Registry;
+    readiness: Readiness;
+    extra?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+  },
 ): Promise<void> {
   const path = (req.url ?? '/').split('?')[0];
   if (path === '/metrics') {
@@ -60,7 +64,11 @@ async function handleProbe(
   if (path === '/readyz') {
     const r = opts.readiness();
     res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason ?? 'starting' }));
+    res.end(
+      JSON.stringify(
+        r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason ?? 'starting' },
+      ),
+    );
     return;
   }
   if (opts.extra && (await opts.extra(req, res))) return;

@@ -69,7 +69,11 @@ export function checkMaxPayload(maxPayload: number | undefined, servers: readonl
 export type NatsState = 'connected' | 'disconnected' | 'reconnecting' | 'closed';
 
 /** Logs connection state changes and keeps the last one for metrics and readiness. */
-export function watchStatus(nc: NatsConnection, log: Logger, onState?: (s: NatsState) => void): void {
+export function watchStatus(
+  nc: NatsConnection,
+  log: Logger,
+  onState?: (s: NatsState) => void,
+): void {
   void (async () => {
     for await (const s of nc.status()) {
       switch (s.type) {

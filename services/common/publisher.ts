@@ -114,7 +114,9 @@ export class Publisher {
 
   /** True while a new publish would be sent at once. */
   hasRoom(): boolean {
-    return this.state === 'open' && this.queue.length === 0 && this.inflight.size < this.opts.window;
+    return (
+      this.state === 'open' && this.queue.length === 0 && this.inflight.size < this.opts.window
+    );
   }
 
   /** Resolves when a publish would be sent at once (backpressure for readers). */
@@ -127,7 +129,12 @@ export class Publisher {
 
   /** Resolves when nothing is queued, in flight or being recovered. */
   async flush(): Promise<void> {
-    while (this.queue.length > 0 || this.inflight.size > 0 || this.recovering || this.state === 'recovering') {
+    while (
+      this.queue.length > 0 ||
+      this.inflight.size > 0 ||
+      this.recovering ||
+      this.state === 'recovering'
+    ) {
       if (this.state === 'closed') return;
       await new Promise<void>((r) => this.idleWaiters.push(r));
     }
@@ -279,7 +286,12 @@ export class Publisher {
       const first = entries[0];
       const stored = this.lastStored.get(subject);
       if (first !== undefined && stored !== undefined && stored.index > first.index) {
-        this.lose(subject, entries, 'out_of_order', 'a later publish on the subject was stored first');
+        this.lose(
+          subject,
+          entries,
+          'out_of_order',
+          'a later publish on the subject was stored first',
+        );
         continue;
       }
       let prevSeq = stored?.seq ?? 0;
@@ -287,7 +299,12 @@ export class Publisher {
         const e = entries[i] as Entry;
         const ack = await this.republish(e, started);
         if (ack === undefined) {
-          this.lose(subject, entries.slice(i), this.state === 'closed' ? 'closed' : 'retry_horizon', describeError(e.error));
+          this.lose(
+            subject,
+            entries.slice(i),
+            this.state === 'closed' ? 'closed' : 'retry_horizon',
+            describeError(e.error),
+          );
           break;
         }
         republished++;
@@ -301,7 +318,10 @@ export class Publisher {
       }
     }
     this.opts.metrics?.recovery?.(bySubject.size, republished);
-    this.opts.log.info({ subjects: bySubject.size, republished, failed: failed.length }, 'publisher recovered');
+    this.opts.log.info(
+      { subjects: bySubject.size, republished, failed: failed.length },
+      'publisher recovered',
+    );
   }
 
   private async republish(e: Entry, started: number): Promise<PubAck | undefined> {
@@ -325,12 +345,7 @@ export class Publisher {
     }
   }
 
-  private lose(
-    subject: string,
-    entries: Entry[],
-    reason: LostReason,
-    error: string,
-  ): void {
+  private lose(subject: string, entries: Entry[], reason: LostReason, error: string): void {
     this.opts.log.warn({ subject, lost: entries.length, reason }, 'publish discontinuity');
     for (const e of entries) this.finish(e, { kind: 'lost', reason, error });
     this.opts.onDiscontinuity?.({ subject, reason, lost: entries.map((e) => e.req) });
@@ -348,7 +363,10 @@ export class Publisher {
       for (const w of this.roomWaiters.splice(0)) w();
     }
     const idle =
-      this.queue.length === 0 && this.inflight.size === 0 && !this.recovering && this.state !== 'recovering';
+      this.queue.length === 0 &&
+      this.inflight.size === 0 &&
+      !this.recovering &&
+      this.state !== 'recovering';
     if (idle || this.state === 'closed') {
       for (const w of this.idleWaiters.splice(0)) w();
     }

@@ -16,7 +16,10 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 
 function token(value: string, what: string): string {
   if (!TOKEN.test(value)) {
-    throw new LedgerFluxError(ErrorCode.SUBJECT_INVALID, `invalid ${what} token: ${JSON.stringify(value)}`);
+    throw new LedgerFluxError(
+      ErrorCode.SUBJECT_INVALID,
+      `invalid ${what} token: ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -35,7 +38,8 @@ export function fnv1a32(s: string): number {
 }
 
 export function shardOf(product: string, shards: number): number {
-  if (!Number.isInteger(shards) || shards < 1) throw new RangeError(`shards must be a positive integer, got ${shards}`);
+  if (!Number.isInteger(shards) || shards < 1)
+    throw new RangeError(`shards must be a positive integer, got ${shards}`);
   return fnv1a32(product) % shards;
 }
 
@@ -113,7 +117,8 @@ export function isFeed(s: string): s is Feed {
 
 export const rawMsgId = {
   trade: (feed: Feed, product: string, tradeId: string) => `${feed}:${product}:trade:${tradeId}`,
-  ticker: (feed: Feed, product: string, sequence: string) => `${feed}:${product}:ticker:${sequence}`,
+  ticker: (feed: Feed, product: string, sequence: string) =>
+    `${feed}:${product}:ticker:${sequence}`,
   connScoped: (feed: Feed, product: string, type: string, connId: string, connSeq: number) =>
     `${feed}:${product}:${type}:${connId}:${String(connSeq)}`,
 };
@@ -122,7 +127,8 @@ export const normMsgId = {
   trade: (venue: Venue, product: string, tradeId: string) => `${venue}:${product}:trade:${tradeId}`,
   output: (venue: Venue, product: string, kind: NormKind, src: number, index: number) =>
     `${venue}:${product}:${kind}:${String(src)}:${String(index)}`,
-  gap: (venue: Venue, product: string, from: string, to: string) => `${venue}:${product}:gap:${from}-${to}`,
+  gap: (venue: Venue, product: string, from: string, to: string) =>
+    `${venue}:${product}:gap:${from}-${to}`,
 };
 
 export const dlqMsgId = (srcSeq: number | string) => `dlq:${String(srcSeq)}`;

@@ -31,7 +31,9 @@ export interface TopologyOptions {
   dlqMaxBytes?: number;
 }
 
-export function streamConfigs(o: TopologyOptions): (Partial<StreamConfig> & { name: StreamName })[] {
+export function streamConfigs(
+  o: TopologyOptions,
+): (Partial<StreamConfig> & { name: StreamName })[] {
   const base = {
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
@@ -85,7 +87,11 @@ export async function ensureTopology(nc: NatsConnection, o: TopologyOptions): Pr
     if (exists) await jsm.streams.update(name, cfg);
     else await jsm.streams.add(cfg);
   }
-  await new Kvm(nc).create(SEQ_BUCKET, { history: 1, replicas: o.replicas, storage: StorageType.File });
+  await new Kvm(nc).create(SEQ_BUCKET, {
+    history: 1,
+    replicas: o.replicas,
+    storage: StorageType.File,
+  });
 }
 
 /**

@@ -17,7 +17,10 @@ export const H = {
   origBytes: 'Lf-Orig-Bytes',
 } as const;
 
-const intString = z.string().regex(/^(0|[1-9][0-9]*)$/).transform(Number);
+const intString = z
+  .string()
+  .regex(/^(0|[1-9][0-9]*)$/)
+  .transform(Number);
 
 /** Headers of an MD_RAW message. */
 export const RawHeadersSchema = z.object({
