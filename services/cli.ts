@@ -5,9 +5,16 @@
  */
 import { describeError } from './common/errors.js';
 
-type Command = { summary: string; load: () => Promise<{ main: (argv: string[]) => Promise<number | undefined> }> };
+type Command = {
+  summary: string;
+  load: () => Promise<{ main: (argv: string[]) => Promise<number | undefined> }>;
+};
 
 export const COMMANDS: Record<string, Command> = {
+  ingestor: {
+    summary: 'read the Coinbase feed into JetStream MD_RAW',
+    load: () => import('./ingestor/main.js'),
+  },
   migrate: {
     summary: 'create the JetStream streams, the KV bucket and the SQL schema',
     load: () => import('./migrate/main.js'),
@@ -16,7 +23,9 @@ export const COMMANDS: Record<string, Command> = {
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  const lines = Object.entries(COMMANDS).map(
+    ([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`,
+  );
   return `usage: ledgerflux <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
 }
 

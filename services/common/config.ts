@@ -18,10 +18,10 @@ export class ConfigError extends LedgerFluxError {
   }
 }
 
-export function loadConfig<S extends z.ZodObject>(schema: S, env: Env): Readonly<z.infer<S>> {
+export function loadConfig<S extends z.ZodType>(schema: S, env: Env): Readonly<z.infer<S>> {
   // Empty strings count as unset, so `FOO=` falls back to the default.
   const raw: Record<string, string> = {};
-  for (const key of Object.keys(schema.shape)) {
+  for (const key of variableNames(schema)) {
     const value = env[key];
     if (value !== undefined && value.trim() !== '') raw[key] = value.trim();
   }
@@ -36,6 +36,13 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env): Readonly
     throw new ConfigError(problems);
   }
   return Object.freeze(result.data);
+}
+
+/** The variable names of an object schema, also behind a `.transform()`. */
+function variableNames(schema: z.ZodType): string[] {
+  if (schema instanceof z.ZodObject) return Object.keys(schema.shape);
+  if (schema instanceof z.ZodPipe) return variableNames(schema.in as z.ZodType);
+  throw new TypeError('a config schema is a z.object(), optionally piped into a transform');
 }
 
 // Reusable field types, so every service spells the same variable the same way.
