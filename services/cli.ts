@@ -15,9 +15,21 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'read the Coinbase feed into JetStream MD_RAW',
     load: () => import('./ingestor/main.js'),
   },
+  normalizer: {
+    summary: 'validate, order and normalize one shard of MD_RAW into MD_NORM',
+    load: () => import('./normalizer/main.js'),
+  },
+  record: {
+    summary: 'capture a live feed to a file that `sim --replay` plays back',
+    load: () => import('./record/main.js'),
+  },
   migrate: {
     summary: 'create the JetStream streams, the KV bucket and the SQL schema',
     load: () => import('./migrate/main.js'),
+  },
+  sim: {
+    summary: 'run the Coinbase-compatible feed simulator',
+    load: () => import('./sim/main.js'),
   },
 };
 

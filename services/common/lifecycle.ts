@@ -10,10 +10,10 @@ export interface ServiceContext {
   readonly signal: AbortSignal;
   readonly log: Logger;
   /** Register a stop function; they run in reverse order at shutdown. */
-  onStop(name: string, stop: () => Promise<void> | void): void;
+  onStop: (name: string, stop: () => Promise<void> | void) => void;
   /** Mark the service ready or not ready (with a reason shown on /readyz). */
-  setReady(ready: boolean, reason?: string): void;
-  readiness(): { ready: boolean; reason?: string };
+  setReady: (ready: boolean, reason?: string) => void;
+  readiness: () => { ready: boolean; reason?: string };
 }
 
 export interface RunOptions {
@@ -63,7 +63,10 @@ export async function runService(
 
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
-    stopping ??= (async () => {
+    if (stopping !== undefined) return stopping;
+    stopping = (async () => {
+      // Assigned before anything runs: abort listeners that call shutdown() get this promise.
+      await Promise.resolve();
       log.info({ reason }, 'shutting down');
       ready = false;
       controller.abort(new Error(reason));

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { loadConfig, natsServiceFields, port, positiveInt, productList, type Env } from '../common/config.js';
+import {
+  loadConfig,
+  natsServiceFields,
+  port,
+  positiveInt,
+  productList,
+  type Env,
+} from '../common/config.js';
 import { EXCHANGE_CHANNELS } from './core/subscribe.js';
 
 const FEED_URLS = {
@@ -12,11 +19,19 @@ export const IngestorConfigSchema = z
     ...natsServiceFields,
     PRODUCTS: productList('BTC-USD,ETH-USD,SOL-USD'),
     COINBASE_FEED: z.enum(['exchange', 'advanced']).default('exchange'),
-    COINBASE_WS_URL: z.string().regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL').optional(),
+    COINBASE_WS_URL: z
+      .string()
+      .regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL')
+      .optional(),
     COINBASE_CHANNELS: z
       .string()
       .default('heartbeat,ticker,matches,level2_batch')
-      .transform((s) => s.split(',').map((c) => c.trim()).filter(Boolean))
+      .transform((s) =>
+        s
+          .split(',')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      )
       .pipe(z.array(z.enum(EXCHANGE_CHANNELS)).min(1)),
     SHARDS: positiveInt(1),
     METRICS_PORT: port(9101),
@@ -34,4 +49,5 @@ export const IngestorConfigSchema = z
   .transform((c) => ({ ...c, COINBASE_WS_URL: c.COINBASE_WS_URL ?? FEED_URLS[c.COINBASE_FEED] }));
 export type IngestorConfig = z.infer<typeof IngestorConfigSchema>;
 
-export const loadIngestorConfig = (env: Env): Readonly<IngestorConfig> => loadConfig(IngestorConfigSchema, env);
+export const loadIngestorConfig = (env: Env): Readonly<IngestorConfig> =>
+  loadConfig(IngestorConfigSchema, env);

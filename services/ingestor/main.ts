@@ -20,13 +20,19 @@ export async function main(_argv: string[]): Promise<number | undefined> {
     throw err;
   }
   if (config.COINBASE_FEED !== 'exchange') {
-    process.stderr.write('ledgerflux ingestor: COINBASE_FEED=advanced is not supported yet; use exchange\n');
+    process.stderr.write(
+      'ledgerflux ingestor: COINBASE_FEED=advanced is not supported yet; use exchange\n',
+    );
     return 2;
   }
   const log = createLogger('ingestor', config.LOG_LEVEL);
   const registry = createRegistry('ingestor');
   await runService({ name: 'ingestor', log }, async (ctx) => {
-    const probes = await startProbeServer({ port: config.METRICS_PORT, registry, readiness: ctx.readiness });
+    const probes = await startProbeServer({
+      port: config.METRICS_PORT,
+      registry,
+      readiness: ctx.readiness,
+    });
     ctx.onStop('probe server', () => probes.close());
     const nc = await connectNats({
       servers: config.NATS_URL,

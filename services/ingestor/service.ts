@@ -157,9 +157,16 @@ export class Ingestor {
         return;
       case 'dlq':
         this.metrics.dlq.labels(routed.reason).inc();
-        this.log.warn({ reason: routed.reason, error: routed.req.headers?.['Lf-Error'] }, 'frame sent to MD_DLQ');
+        this.log.warn(
+          { reason: routed.reason, error: routed.req.headers?.['Lf-Error'] },
+          'frame sent to MD_DLQ',
+        );
         void this.publisher.publish(routed.req);
-        if (routed.reason === 'too_large' && routed.product !== undefined && this.products.includes(routed.product)) {
+        if (
+          routed.reason === 'too_large' &&
+          routed.product !== undefined &&
+          this.products.includes(routed.product)
+        ) {
           this.mark(routed.product, 'dropped', 'too_large');
           this.resubscribeBook(routed.product, 'too_large');
         }
@@ -171,7 +178,8 @@ export class Ingestor {
         if (c.kind === 'product' && c.time !== undefined) {
           const exchangeMs = Date.parse(c.time);
           const lag = recvUs / 1e6 - exchangeMs / 1e3;
-          if (Number.isFinite(lag) && lag >= 0 && lag < 3600) this.metrics.exchangeToIngest.observe(lag);
+          if (Number.isFinite(lag) && lag >= 0 && lag < 3600)
+            this.metrics.exchangeToIngest.observe(lag);
         }
         if (c.kind === 'control') this.onControlFrame(c.type, c.value);
         const { product, tradeId } = routed;
@@ -187,10 +195,15 @@ export class Ingestor {
     }
   }
 
-  private afterPublish(o: PublishOutcome, product: string | undefined, tradeId: string | undefined): void {
+  private afterPublish(
+    o: PublishOutcome,
+    product: string | undefined,
+    tradeId: string | undefined,
+  ): void {
     if (o.kind === 'stored') return;
     if (product !== undefined && tradeId !== undefined) this.router.forgetTrade(product, tradeId);
-    if (o.kind === 'rejected') this.log.error({ product, code: o.code, error: o.error }, 'publish rejected by the server');
+    if (o.kind === 'rejected')
+      this.log.error({ product, code: o.code, error: o.error }, 'publish rejected by the server');
   }
 
   private onControlFrame(type: string, value: Record<string, unknown>): void {
@@ -201,13 +214,19 @@ export class Ingestor {
       );
       const check = checkAck(value, this.config.COINBASE_CHANNELS, settled);
       if (check.ok) {
-        if (!this.subscribed) this.log.info({ channels: this.config.COINBASE_CHANNELS, products: this.config.PRODUCTS }, 'subscribed');
+        if (!this.subscribed)
+          this.log.info(
+            { channels: this.config.COINBASE_CHANNELS, products: this.config.PRODUCTS },
+            'subscribed',
+          );
         this.subscribed = true;
         this.metrics.connected.set(1);
         this.conn.markHealthy();
       } else {
         for (const [channel, products] of Object.entries(check.missing)) {
-          this.metrics.subscribeProblems.labels(frameChannelLabel(channel)).inc(Math.max(products.length, 1));
+          this.metrics.subscribeProblems
+            .labels(frameChannelLabel(channel))
+            .inc(Math.max(products.length, 1));
         }
         this.log.warn({ missing: check.missing }, 'subscription ack lacks channels or products');
       }
@@ -225,12 +244,19 @@ export class Ingestor {
       const tradeId = /:trade:([0-9]+)$/.exec(req.msgId)?.[1];
       if (tradeId !== undefined) this.router.forgetTrade(parsed.product, tradeId);
     }
-    this.log.warn({ product: parsed.product, reason: d.reason, lost: d.lost.length }, 'raw stream discontinuity: resubscribing');
+    this.log.warn(
+      { product: parsed.product, reason: d.reason, lost: d.lost.length },
+      'raw stream discontinuity: resubscribing',
+    );
     this.resubscribeBook(parsed.product, `discontinuity:${d.reason}`);
   }
 
   /** Serves md.ctl.<feed>.resync: at most one level2_batch resubscribe per product per window. */
-  private onResyncRequest(data: Uint8Array): { accepted: boolean; coalesced?: boolean; error?: string } {
+  private onResyncRequest(data: Uint8Array): {
+    accepted: boolean;
+    coalesced?: boolean;
+    error?: string;
+  } {
     let product: unknown;
     try {
       product = (JSON.parse(dec.decode(data)) as { product?: unknown }).product;
@@ -260,7 +286,9 @@ export class Ingestor {
 
   /** Unsubscribe + subscribe the book channel: the feed sends a fresh snapshot. */
   private resubscribeBook(product: string, reason: string): void {
-    const channels: ExchangeChannel[] = this.config.COINBASE_CHANNELS.filter((c) => c === 'level2_batch');
+    const channels: ExchangeChannel[] = this.config.COINBASE_CHANNELS.filter(
+      (c) => c === 'level2_batch',
+    );
     if (channels.length === 0 || !this.conn.isOpen) return;
     this.lastResync.set(product, Date.now());
     this.mark(product, 'resubscribed', reason);
@@ -277,11 +305,14 @@ export class Ingestor {
   private mark(product: string, state: MarkerState, reason?: string): void {
     this.metrics.markers.labels(state).inc();
     void this.publisher.publish(this.router.marker(product, state, nowUs(), reason)).then((o) => {
-      if (o.kind !== 'stored') this.log.warn({ product, state, outcome: o.kind }, 'marker not stored');
+      if (o.kind !== 'stored')
+        this.log.warn({ product, state, outcome: o.kind }, 'marker not stored');
     });
   }
 }
 
 function frameChannelLabel(channel: string): string {
-  return ['heartbeat', 'ticker', 'matches', 'level2_batch', 'status'].includes(channel) ? channel : 'other';
+  return ['heartbeat', 'ticker', 'matches', 'level2_batch', 'status'].includes(channel)
+    ? channel
+    : 'other';
 }

@@ -17,7 +17,10 @@ export async function migrate(config: MigrateConfig, log: Logger): Promise<void>
   try {
     await ensureTopology(nc, { replicas: config.JS_REPLICAS });
     log.info(
-      { streams: streamConfigs({ replicas: config.JS_REPLICAS }).map((s) => s.name), replicas: config.JS_REPLICAS },
+      {
+        streams: streamConfigs({ replicas: config.JS_REPLICAS }).map((s) => s.name),
+        replicas: config.JS_REPLICAS,
+      },
       'jetstream topology ready',
     );
   } finally {

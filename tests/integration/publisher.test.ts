@@ -21,7 +21,12 @@ async function connect(url: string): Promise<NatsConnection> {
 }
 
 function frame(subject: string, i: number) {
-  return { subject, payload: enc.encode(JSON.stringify({ i })), msgId: `${subject}:${String(i)}`, headers: { 'Lf-Test': String(i) } };
+  return {
+    subject,
+    payload: enc.encode(JSON.stringify({ i })),
+    msgId: `${subject}:${String(i)}`,
+    headers: { 'Lf-Test': String(i) },
+  };
 }
 
 /** Per subject, the stored payload indexes in stream order. */
@@ -51,7 +56,11 @@ describe('Publisher against a real nats-server', () => {
 
   it('stores N messages in publish order with a bounded window', async () => {
     const pub = new Publisher(nc, { window: 64, log });
-    const subjects = ['md.raw.coinbase.0.AAA-USD', 'md.raw.coinbase.0.BBB-USD', 'md.raw.coinbase.0.CCC-USD'];
+    const subjects = [
+      'md.raw.coinbase.0.AAA-USD',
+      'md.raw.coinbase.0.BBB-USD',
+      'md.raw.coinbase.0.CCC-USD',
+    ];
     const n = 3000;
     const outcomes: Promise<PublishOutcome>[] = [];
     let maxInFlight = 0;
@@ -66,7 +75,9 @@ describe('Publisher against a real nats-server', () => {
     expect(maxInFlight).toBeLessThanOrEqual(64);
     expect(maxInFlight).toBeGreaterThan(1);
     const stored = await readStream(nc, 'MD_RAW', 'md.raw.coinbase.0.*');
-    expect(stored.map((m) => (JSON.parse(m.text()) as { i: number }).i)).toEqual([...Array(n).keys()]);
+    expect(stored.map((m) => (JSON.parse(m.text()) as { i: number }).i)).toEqual([
+      ...Array(n).keys(),
+    ]);
     expect(stored[5]?.headers['Lf-Test']).toBe('5');
     expect(stored[5]?.msgId).toBe(`${subjects[2] as string}:5`);
   });
@@ -97,9 +108,13 @@ describe('Publisher against a real nats-server', () => {
     const other = await startNats();
     const nc2 = await connect(other.url);
     try {
-      await expect(verifyTopology(nc2, ['MD_RAW'])).rejects.toThrow(/stream MD_RAW does not exist: run "ledgerflux migrate"/);
+      await expect(verifyTopology(nc2, ['MD_RAW'])).rejects.toThrow(
+        /stream MD_RAW does not exist: run "ledgerflux migrate"/,
+      );
       await ensureTopology(nc2, { replicas: 1 });
-      await expect(verifyTopology(nc2, ['MD_RAW', 'MD_NORM', 'MD_DLQ'], true)).resolves.toBeDefined();
+      await expect(
+        verifyTopology(nc2, ['MD_RAW', 'MD_NORM', 'MD_DLQ'], true),
+      ).resolves.toBeDefined();
       const info = await (await jetstreamManager(nc2)).streams.info('MD_NORM');
       expect(info.config.allow_direct).toBe(true);
       expect(info.config.subjects).toEqual(['md.norm.>']);
@@ -121,8 +136,18 @@ describe('Publisher through a nats-server crash', () => {
 
     const nc = await connect(server.url);
     const discontinuities: Discontinuity[] = [];
-    const pub = new Publisher(nc, { window: 32, timeoutMs: 2_000, log, onDiscontinuity: (d) => discontinuities.push(d) });
-    const subjects = ['md.raw.coinbase.0.AAA-USD', 'md.raw.coinbase.0.BBB-USD', 'md.raw.coinbase.0.CCC-USD', 'md.raw.coinbase.0.DDD-USD'];
+    const pub = new Publisher(nc, {
+      window: 32,
+      timeoutMs: 2_000,
+      log,
+      onDiscontinuity: (d) => discontinuities.push(d),
+    });
+    const subjects = [
+      'md.raw.coinbase.0.AAA-USD',
+      'md.raw.coinbase.0.BBB-USD',
+      'md.raw.coinbase.0.CCC-USD',
+      'md.raw.coinbase.0.DDD-USD',
+    ];
     const n = 6000;
     const outcomes: Promise<PublishOutcome>[] = [];
     let killedAt = -1;
@@ -167,7 +192,9 @@ describe('max_payload check', () => {
         (e: unknown) => e,
       );
       expect(isLedgerFluxError(err, ErrorCode.NATS_MAX_PAYLOAD)).toBe(true);
-      expect((err as Error).message).toMatch(/max_payload 1048576 bytes; LedgerFlux needs at least 8388608/);
+      expect((err as Error).message).toMatch(
+        /max_payload 1048576 bytes; LedgerFlux needs at least 8388608/,
+      );
     } finally {
       await server.stop();
     }

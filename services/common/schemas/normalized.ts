@@ -57,6 +57,8 @@ export const TickerSchema = z.object({
   volume_24h: DecimalString.optional(),
   change_24h_pct: DecimalString.optional(),
   trade_id: TradeIdString.optional(),
+  /** The exchange's ordering key (Exchange: the product's `sequence`), kept for restarts. */
+  sequence: TradeIdString.optional(),
 });
 export type Ticker = z.infer<typeof TickerSchema>;
 

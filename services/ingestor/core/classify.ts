@@ -11,7 +11,10 @@ export type Classified =
       type: string;
       product: string;
       /** How the msg id is built (DESIGN.md "Raw frames"). */
-      id: { scope: 'trade'; tradeId: string } | { scope: 'ticker'; sequence: string } | { scope: 'connection' };
+      id:
+        | { scope: 'trade'; tradeId: string }
+        | { scope: 'ticker'; sequence: string }
+        | { scope: 'connection' };
       /** The exchange's `time` string, when present. */
       time: string | undefined;
       value: Record<string, unknown>;
@@ -26,7 +29,10 @@ export function classifyExchangeFrame(text: string): Classified {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    return { kind: 'unparsable', error: `not JSON: ${err instanceof Error ? err.message : 'parse error'}` };
+    return {
+      kind: 'unparsable',
+      error: `not JSON: ${err instanceof Error ? err.message : 'parse error'}`,
+    };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { kind: 'unparsable', error: 'not a JSON object' };
@@ -45,10 +51,19 @@ export function classifyExchangeFrame(text: string): Classified {
     const tradeId = integerString(obj.trade_id);
     // A match without a usable trade id cannot be deduplicated by id: it still goes in,
     // connection-scoped, and the normalizer rejects it with the schema reason.
-    if (tradeId !== undefined) return { kind: 'product', type, product, id: { scope: 'trade', tradeId }, time, value: obj };
+    if (tradeId !== undefined)
+      return { kind: 'product', type, product, id: { scope: 'trade', tradeId }, time, value: obj };
   } else if (type === 'ticker') {
     const sequence = integerString(obj.sequence);
-    if (sequence !== undefined) return { kind: 'product', type, product, id: { scope: 'ticker', sequence }, time, value: obj };
+    if (sequence !== undefined)
+      return {
+        kind: 'product',
+        type,
+        product,
+        id: { scope: 'ticker', sequence },
+        time,
+        value: obj,
+      };
   }
   return { kind: 'product', type, product, id: { scope: 'connection' }, time, value: obj };
 }

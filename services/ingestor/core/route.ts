@@ -18,7 +18,13 @@ import { RecentIds } from './recent-ids.js';
  * Pure state, no I/O: the connection shell calls it and acts on the result.
  */
 export type Routed =
-  | { kind: 'publish'; req: PublishRequest; classified: Classified; product?: string; tradeId?: string }
+  | {
+      kind: 'publish';
+      req: PublishRequest;
+      classified: Classified;
+      product?: string;
+      tradeId?: string;
+    }
   | { kind: 'duplicate'; product: string; tradeId: string }
   | { kind: 'dlq'; reason: DlqReason; req: PublishRequest; product?: string };
 
@@ -63,18 +69,30 @@ export class FrameRouter {
     this.frameNo++;
     if (bytes.byteLength > this.opts.maxFrameBytes) {
       const head = bytes.subarray(0, DLQ_KEEP_BYTES);
-      const product = /"product_id"\s*:\s*"([A-Z0-9]{1,15}-[A-Z0-9]{1,15})"/.exec(new TextDecoder().decode(head))?.[1];
+      const product = /"product_id"\s*:\s*"([A-Z0-9]{1,15}-[A-Z0-9]{1,15})"/.exec(
+        new TextDecoder().decode(head),
+      )?.[1];
       return {
         kind: 'dlq',
         reason: 'too_large',
-        req: this.dlq('too_large', head, recvUs, `frame of ${String(bytes.byteLength)} bytes exceeds ${String(this.opts.maxFrameBytes)}`, bytes.byteLength),
+        req: this.dlq(
+          'too_large',
+          head,
+          recvUs,
+          `frame of ${String(bytes.byteLength)} bytes exceeds ${String(this.opts.maxFrameBytes)}`,
+          bytes.byteLength,
+        ),
         ...(product === undefined ? {} : { product }),
       };
     }
     const c = classifyExchangeFrame(text ?? new TextDecoder().decode(bytes));
     switch (c.kind) {
       case 'unparsable':
-        return { kind: 'dlq', reason: 'unparsable', req: this.dlq('unparsable', bytes, recvUs, c.error, bytes.byteLength) };
+        return {
+          kind: 'dlq',
+          reason: 'unparsable',
+          req: this.dlq('unparsable', bytes, recvUs, c.error, bytes.byteLength),
+        };
       case 'control': {
         this.ctlSeq++;
         return {
@@ -98,7 +116,13 @@ export class FrameRouter {
   /** The `lf_feed` marker frame that tells the normalizer about a feed boundary. */
   marker(product: string, state: MarkerState, recvUs: number, reason?: string): PublishRequest {
     const seq = this.nextConnSeq(product);
-    const frame = { type: 'lf_feed', state, conn: this.connId, product_id: product, ...(reason === undefined ? {} : { reason }) };
+    const frame = {
+      type: 'lf_feed',
+      state,
+      conn: this.connId,
+      product_id: product,
+      ...(reason === undefined ? {} : { reason }),
+    };
     return {
       subject: rawSubject(this.opts.feed, shardOf(product, this.opts.shards), product),
       payload: enc.encode(JSON.stringify(frame)),
@@ -112,13 +136,18 @@ export class FrameRouter {
     this.recent.get(product)?.delete(tradeId);
   }
 
-  private routeProduct(c: Extract<Classified, { kind: 'product' }>, bytes: Uint8Array, recvUs: number): Routed {
+  private routeProduct(
+    c: Extract<Classified, { kind: 'product' }>,
+    bytes: Uint8Array,
+    recvUs: number,
+  ): Routed {
     const { feed } = this.opts;
     const subject = rawSubject(feed, shardOf(c.product, this.opts.shards), c.product);
     switch (c.id.scope) {
       case 'trade': {
         const recent = this.recentFor(c.product);
-        if (!recent.add(c.id.tradeId)) return { kind: 'duplicate', product: c.product, tradeId: c.id.tradeId };
+        if (!recent.add(c.id.tradeId))
+          return { kind: 'duplicate', product: c.product, tradeId: c.id.tradeId };
         return {
           kind: 'publish',
           classified: c,
@@ -187,7 +216,13 @@ export class FrameRouter {
     };
   }
 
-  private dlq(reason: DlqReason, payload: Uint8Array, recvUs: number, error: string, origBytes: number): PublishRequest {
+  private dlq(
+    reason: DlqReason,
+    payload: Uint8Array,
+    recvUs: number,
+    error: string,
+    origBytes: number,
+  ): PublishRequest {
     return {
       subject: dlqSubject(this.opts.feed, reason),
       payload,

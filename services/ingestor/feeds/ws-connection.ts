@@ -95,17 +95,22 @@ export class FeedConnection {
     this.stopped = true;
     this.abort.abort();
     this.closeCause = 'stopping';
-    if (this.ws !== undefined && this.ws.readyState === WebSocket.OPEN) this.ws.close(1000, 'shutting down');
+    if (this.ws !== undefined && this.ws.readyState === WebSocket.OPEN)
+      this.ws.close(1000, 'shutting down');
     else this.ws?.terminate();
     await this.loop;
   }
 
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
   private async run(): Promise<void> {
-    while (!this.stopped) {
+    while (!this.isStopped()) {
       await this.opts.beforeConnect?.();
-      if (this.stopped) break;
+      if (this.isStopped()) break;
       await this.connectOnce();
-      if (this.stopped) break;
+      if (this.isStopped()) break;
       const delay = backoffDelay(this.opts.backoff, this.attempt++, Math.random);
       this.opts.log.info({ delayMs: delay, attempt: this.attempt }, 'feed reconnecting');
       await sleep(delay, this.abort.signal);
@@ -133,7 +138,12 @@ export class FeedConnection {
         this.lastPingAt = Date.now();
         this.paused = false;
         this.opts.log.info({ conn: connId, url: this.opts.url }, 'feed connected');
-        timer = setInterval(() => this.watchdog(ws, connId), Math.min(1_000, this.opts.staleMs / 4));
+        timer = setInterval(
+          () => {
+            this.watchdog(ws, connId);
+          },
+          Math.min(1_000, this.opts.staleMs / 4),
+        );
         this.opts.onOpen(connId);
       });
       ws.on('message', (data: Buffer) => {

@@ -53,9 +53,17 @@ describe('loadConfig', () => {
   });
 
   it('names every bad variable at once, with what it got', () => {
-    const p = problems({ SHARDS: '0', GATEWAY_PORT: '70000', PRODUCTS: 'BTCUSD', LOG_LEVEL: 'loud', FLAG: 'maybe' });
+    const p = problems({
+      SHARDS: '0',
+      GATEWAY_PORT: '70000',
+      PRODUCTS: 'BTCUSD',
+      LOG_LEVEL: 'loud',
+      FLAG: 'maybe',
+    });
     const names = p.map((line) => line.split(':')[0]);
-    expect(names.sort()).toEqual(['FLAG', 'GATEWAY_PORT', 'LOG_LEVEL', 'PRODUCTS.0', 'SHARDS'].sort());
+    expect(names.sort()).toEqual(
+      ['FLAG', 'GATEWAY_PORT', 'LOG_LEVEL', 'PRODUCTS.0', 'SHARDS'].sort(),
+    );
     expect(p.find((l) => l.startsWith('SHARDS'))).toContain('(got "0")');
     expect(p.find((l) => l.startsWith('PRODUCTS'))).toContain('product ids look like BTC-USD');
   });
@@ -73,7 +81,9 @@ describe('loadConfig', () => {
       loadConfig(Schema, { SHARDS: 'x', GATEWAY_PORT: '-1' });
       expect.unreachable();
     } catch (err) {
-      expect((err as Error).message).toMatch(/invalid configuration:\n {2}.*SHARDS[\s\S]*GATEWAY_PORT|GATEWAY_PORT[\s\S]*SHARDS/);
+      expect((err as Error).message).toMatch(
+        /invalid configuration:\n {2}.*SHARDS[\s\S]*GATEWAY_PORT|GATEWAY_PORT[\s\S]*SHARDS/,
+      );
     }
   });
 });

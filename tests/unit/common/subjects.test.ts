@@ -55,13 +55,18 @@ describe('shardOf', () => {
 describe('subjects', () => {
   it('raw product subjects round-trip and fall under their shard filter', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...FEEDS), productArb, fc.integer({ min: 1, max: 32 }), (feed, p, n) => {
-        const shard = shardOf(p, n);
-        const subject = rawSubject(feed, shard, p);
-        expect(parseRawSubject(subject)).toEqual({ kind: 'product', feed, shard, product: p });
-        const filter = rawShardFilter(shard).replace('*', feed).replace('>', p);
-        expect(filter).toBe(subject);
-      }),
+      fc.property(
+        fc.constantFrom(...FEEDS),
+        productArb,
+        fc.integer({ min: 1, max: 32 }),
+        (feed, p, n) => {
+          const shard = shardOf(p, n);
+          const subject = rawSubject(feed, shard, p);
+          expect(parseRawSubject(subject)).toEqual({ kind: 'product', feed, shard, product: p });
+          const filter = rawShardFilter(shard).replace('*', feed).replace('>', p);
+          expect(filter).toBe(subject);
+        },
+      ),
     );
   });
 
@@ -76,7 +81,11 @@ describe('subjects', () => {
   it('normalized subjects round-trip', () => {
     fc.assert(
       fc.property(productArb, fc.constantFrom(...NORM_KINDS), (p, kind) => {
-        expect(parseNormSubject(normSubject('coinbase', p, kind))).toEqual({ venue: 'coinbase', product: p, kind });
+        expect(parseNormSubject(normSubject('coinbase', p, kind))).toEqual({
+          venue: 'coinbase',
+          product: p,
+          kind,
+        });
       }),
     );
   });
@@ -94,8 +103,12 @@ describe('subjects', () => {
   it('builds the msg ids of the contracts', () => {
     expect(rawMsgId.trade('coinbase', 'BTC-USD', '42')).toBe('coinbase:BTC-USD:trade:42');
     expect(rawMsgId.ticker('coinbase', 'BTC-USD', '7')).toBe('coinbase:BTC-USD:ticker:7');
-    expect(rawMsgId.connScoped('coinbase-at', 'BTC-USD', 'l2_data', 'ab', 3)).toBe('coinbase-at:BTC-USD:l2_data:ab:3');
-    expect(normMsgId.output('coinbase', 'ETH-USD', 'book', 1200, 0)).toBe('coinbase:ETH-USD:book:1200:0');
+    expect(rawMsgId.connScoped('coinbase-at', 'BTC-USD', 'l2_data', 'ab', 3)).toBe(
+      'coinbase-at:BTC-USD:l2_data:ab:3',
+    );
+    expect(normMsgId.output('coinbase', 'ETH-USD', 'book', 1200, 0)).toBe(
+      'coinbase:ETH-USD:book:1200:0',
+    );
     expect(normMsgId.gap('coinbase', 'ETH-USD', '10', '12')).toBe('coinbase:ETH-USD:gap:10-12');
   });
 });

@@ -7,7 +7,12 @@ const enc = new TextEncoder();
 const CONN = '0123456789abcdef0123456789abcdef';
 
 function router(shards = 8) {
-  const r = new FrameRouter({ feed: 'coinbase', shards, maxFrameBytes: 1024 * 1024, recentTrades: 100 });
+  const r = new FrameRouter({
+    feed: 'coinbase',
+    shards,
+    maxFrameBytes: 1024 * 1024,
+    recentTrades: 100,
+  });
   r.newConnection(CONN);
   return r;
 }
@@ -20,13 +25,33 @@ function route(r: FrameRouter, frame: unknown, recvUs = 1_700_000_000_000_000) {
 describe('FrameRouter msg ids and subjects (DESIGN.md "Raw frames")', () => {
   it('trades by trade id on the product shard subject, carrying the current conn seq', () => {
     const r = router();
-    route(r, { type: 'heartbeat', product_id: 'BTC-USD', sequence: 1, last_trade_id: 9, time: 't' });
-    const out = route(r, { type: 'match', trade_id: 10, product_id: 'BTC-USD', side: 'buy', price: '1', size: '1', sequence: 2, time: 't' });
+    route(r, {
+      type: 'heartbeat',
+      product_id: 'BTC-USD',
+      sequence: 1,
+      last_trade_id: 9,
+      time: 't',
+    });
+    const out = route(r, {
+      type: 'match',
+      trade_id: 10,
+      product_id: 'BTC-USD',
+      side: 'buy',
+      price: '1',
+      size: '1',
+      sequence: 2,
+      time: 't',
+    });
     expect(out.kind).toBe('publish');
     if (out.kind !== 'publish') return;
     expect(out.req.subject).toBe('md.raw.coinbase.1.BTC-USD');
     expect(out.req.msgId).toBe('coinbase:BTC-USD:trade:10');
-    expect(out.req.headers).toMatchObject({ 'Lf-Conn-Seq': '1', 'Lf-Type': 'match', 'Lf-Conn-Id': CONN, 'Lf-Recv-Us': '1700000000000000' });
+    expect(out.req.headers).toMatchObject({
+      'Lf-Conn-Seq': '1',
+      'Lf-Type': 'match',
+      'Lf-Conn-Id': CONN,
+      'Lf-Recv-Us': '1700000000000000',
+    });
   });
 
   it('tickers by sequence; heartbeats, snapshots and l2updates by connection and contiguous conn seq', () => {
@@ -50,7 +75,12 @@ describe('FrameRouter msg ids and subjects (DESIGN.md "Raw frames")', () => {
     const m = r.marker('SOL-USD', 'connected', 5);
     expect(m.subject).toBe('md.raw.coinbase.4.SOL-USD');
     expect(m.msgId).toBe(`coinbase:SOL-USD:lf_feed:${CONN}:1`);
-    expect(JSON.parse(new TextDecoder().decode(m.payload))).toEqual({ type: 'lf_feed', state: 'connected', conn: CONN, product_id: 'SOL-USD' });
+    expect(JSON.parse(new TextDecoder().decode(m.payload))).toEqual({
+      type: 'lf_feed',
+      state: 'connected',
+      conn: CONN,
+      product_id: 'SOL-USD',
+    });
     const hb = route(r, { type: 'heartbeat', product_id: 'SOL-USD' });
     expect(hb.kind === 'publish' && hb.req.headers?.['Lf-Conn-Seq']).toBe('2');
   });
@@ -60,16 +90,24 @@ describe('FrameRouter msg ids and subjects (DESIGN.md "Raw frames")', () => {
     route(r, { type: 'heartbeat', product_id: 'BTC-USD' });
     r.newConnection('f'.repeat(32));
     const o = route(r, { type: 'heartbeat', product_id: 'BTC-USD' });
-    expect(o.kind === 'publish' && o.req.msgId).toBe(`coinbase:BTC-USD:heartbeat:${'f'.repeat(32)}:1`);
+    expect(o.kind === 'publish' && o.req.msgId).toBe(
+      `coinbase:BTC-USD:heartbeat:${'f'.repeat(32)}:1`,
+    );
   });
 
   it('a trade already stored is not published again, also after a reconnect (last_match replay)', () => {
     const r = router();
     expect(route(r, { type: 'match', trade_id: 5, product_id: 'BTC-USD' }).kind).toBe('publish');
     r.newConnection('e'.repeat(32));
-    expect(route(r, { type: 'last_match', trade_id: 5, product_id: 'BTC-USD' })).toEqual({ kind: 'duplicate', product: 'BTC-USD', tradeId: '5' });
+    expect(route(r, { type: 'last_match', trade_id: 5, product_id: 'BTC-USD' })).toEqual({
+      kind: 'duplicate',
+      product: 'BTC-USD',
+      tradeId: '5',
+    });
     r.forgetTrade('BTC-USD', '5');
-    expect(route(r, { type: 'last_match', trade_id: 5, product_id: 'BTC-USD' }).kind).toBe('publish');
+    expect(route(r, { type: 'last_match', trade_id: 5, product_id: 'BTC-USD' }).kind).toBe(
+      'publish',
+    );
   });
 
   it('frames without a product go to the feed control subject', () => {
@@ -89,13 +127,23 @@ describe('FrameRouter msg ids and subjects (DESIGN.md "Raw frames")', () => {
     expect(new TextDecoder().decode(o.req.payload)).toBe(text);
     expect(o.req.headers?.['Lf-Reason']).toBe('unparsable');
     expect(o.req.headers?.['Lf-Error']).toMatch(/not JSON/);
-    for (const bad of ['[]', '42', 'null', '{"no_type":1}', '{"type":{"x":1}}']) expect(route(router(), bad).kind).toBe('dlq');
+    for (const bad of ['[]', '42', 'null', '{"no_type":1}', '{"type":{"x":1}}'])
+      expect(route(router(), bad).kind).toBe('dlq');
   });
 
   it('too large frames go to MD_DLQ cut to 64 KiB with the original size and their product', () => {
-    const r = new FrameRouter({ feed: 'coinbase', shards: 1, maxFrameBytes: 100_000, recentTrades: 10 });
+    const r = new FrameRouter({
+      feed: 'coinbase',
+      shards: 1,
+      maxFrameBytes: 100_000,
+      recentTrades: 10,
+    });
     r.newConnection(CONN);
-    const big = JSON.stringify({ type: 'snapshot', product_id: 'BTC-USD', bids: Array.from({ length: 10_000 }, () => ['1.00', '2.00']) });
+    const big = JSON.stringify({
+      type: 'snapshot',
+      product_id: 'BTC-USD',
+      bids: Array.from({ length: 10_000 }, () => ['1.00', '2.00']),
+    });
     const o = r.route(enc.encode(big), undefined, 1);
     expect(o.kind).toBe('dlq');
     if (o.kind !== 'dlq') return;
@@ -107,10 +155,17 @@ describe('FrameRouter msg ids and subjects (DESIGN.md "Raw frames")', () => {
 
   it('never throws and always yields a route, whatever the bytes', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.json(), fc.string(), fc.uint8Array().map((b) => new TextDecoder().decode(b))), (text) => {
-        const o = route(router(), text);
-        expect(['publish', 'dlq', 'duplicate']).toContain(o.kind);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.json(),
+          fc.string(),
+          fc.uint8Array().map((b) => new TextDecoder().decode(b)),
+        ),
+        (text) => {
+          const o = route(router(), text);
+          expect(['publish', 'dlq', 'duplicate']).toContain(o.kind);
+        },
+      ),
     );
   });
 });
@@ -118,20 +173,24 @@ describe('FrameRouter msg ids and subjects (DESIGN.md "Raw frames")', () => {
 describe('RecentIds', () => {
   it('behaves as the set of the last N distinct ids', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 40 }).map(String)), fc.integer({ min: 1, max: 10 }), (ids, cap) => {
-        const r = new RecentIds(cap);
-        const model: string[] = [];
-        for (const id of ids) {
-          const fresh = !model.includes(id);
-          expect(r.add(id)).toBe(fresh);
-          if (fresh) {
-            model.push(id);
-            if (model.length > cap) model.shift();
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 40 }).map(String)),
+        fc.integer({ min: 1, max: 10 }),
+        (ids, cap) => {
+          const r = new RecentIds(cap);
+          const model: string[] = [];
+          for (const id of ids) {
+            const fresh = !model.includes(id);
+            expect(r.add(id)).toBe(fresh);
+            if (fresh) {
+              model.push(id);
+              if (model.length > cap) model.shift();
+            }
           }
-        }
-        expect(r.size).toBe(model.length);
-        for (const id of model) expect(r.has(id)).toBe(true);
-      }),
+          expect(r.size).toBe(model.length);
+          for (const id of model) expect(r.has(id)).toBe(true);
+        },
+      ),
     );
   });
 });

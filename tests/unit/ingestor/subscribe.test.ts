@@ -3,7 +3,13 @@ import { checkAck, subscribeMessage } from '../../../services/ingestor/core/subs
 
 describe('subscribeMessage', () => {
   it('puts products at the root and channels by name', () => {
-    expect(subscribeMessage('subscribe', ['heartbeat', 'ticker', 'matches', 'level2_batch'], ['BTC-USD', 'ETH-USD'])).toEqual({
+    expect(
+      subscribeMessage(
+        'subscribe',
+        ['heartbeat', 'ticker', 'matches', 'level2_batch'],
+        ['BTC-USD', 'ETH-USD'],
+      ),
+    ).toEqual({
       type: 'subscribe',
       product_ids: ['BTC-USD', 'ETH-USD'],
       channels: ['heartbeat', 'ticker', 'matches', 'level2_batch'],
@@ -11,7 +17,10 @@ describe('subscribeMessage', () => {
   });
 
   it('gives status no products and never an empty product list (PROTOCOL.md §1.2)', () => {
-    expect(subscribeMessage('subscribe', ['status'], ['BTC-USD'])).toEqual({ type: 'subscribe', channels: [{ name: 'status' }] });
+    expect(subscribeMessage('subscribe', ['status'], ['BTC-USD'])).toEqual({
+      type: 'subscribe',
+      channels: [{ name: 'status' }],
+    });
     const m = subscribeMessage('subscribe', ['heartbeat', 'status'], []);
     expect(m).toEqual({ type: 'subscribe', channels: [{ name: 'status' }] });
   });
@@ -41,15 +50,25 @@ describe('checkAck', () => {
   });
 
   it('names the channels and products missing', () => {
-    const ack = { type: 'subscriptions', channels: [{ name: 'heartbeat', product_ids: ['BTC-USD'] }] };
+    const ack = {
+      type: 'subscriptions',
+      channels: [{ name: 'heartbeat', product_ids: ['BTC-USD'] }],
+    };
     expect(checkAck(ack, channels, ['BTC-USD', 'ETH-USD'])).toEqual({
       ok: false,
-      missing: { heartbeat: ['ETH-USD'], matches: ['BTC-USD', 'ETH-USD'], level2_batch: ['BTC-USD', 'ETH-USD'] },
+      missing: {
+        heartbeat: ['ETH-USD'],
+        matches: ['BTC-USD', 'ETH-USD'],
+        level2_batch: ['BTC-USD', 'ETH-USD'],
+      },
     });
   });
 
   it('treats the empty ack (bennycode fixture) and garbage as nothing acknowledged', () => {
-    expect(checkAck({ type: 'subscriptions', product_ids: [], channels: [] }, ['heartbeat'], ['BTC-USD']).ok).toBe(false);
+    expect(
+      checkAck({ type: 'subscriptions', product_ids: [], channels: [] }, ['heartbeat'], ['BTC-USD'])
+        .ok,
+    ).toBe(false);
     expect(checkAck(null, ['heartbeat'], ['BTC-USD']).missing).toEqual({ heartbeat: ['BTC-USD'] });
     expect(checkAck({ channels: [42, { name: 7 }] }, ['heartbeat'], ['BTC-USD']).ok).toBe(false);
   });

@@ -1,0 +1,62 @@
+import { ConfigError } from '../common/config.js';
+import { describeError } from '../common/errors.js';
+import { runService, sleep } from '../common/lifecycle.js';
+import { createLogger } from '../common/logger.js';
+import { createRegistry, startProbeServer } from '../common/metrics.js';
+import { connectNats } from '../common/nats.js';
+import { ErrorCode, isLedgerFluxError } from '../common/errors.js';
+import { loadNormalizerConfig, type NormalizerConfig } from './config.js';
+import { createNormalizerMetrics } from './metrics.js';
+import { ShardWorker } from './shard-worker.js';
+
+export async function main(_argv: string[]): Promise<number | undefined> {
+  let config: Readonly<NormalizerConfig>;
+  try {
+    config = loadNormalizerConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ledgerflux normalizer: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger('normalizer', config.LOG_LEVEL).child({ shard: config.SHARD });
+  const registry = createRegistry('normalizer');
+  const metrics = createNormalizerMetrics(registry, config.SHARD);
+  await runService({ name: 'normalizer', log }, async (ctx) => {
+    const probes = await startProbeServer({
+      port: config.METRICS_PORT,
+      registry,
+      readiness: ctx.readiness,
+    });
+    ctx.onStop('probe server', () => probes.close());
+    const nc = await connectNats({
+      servers: config.NATS_URL,
+      name: `ledgerflux-normalizer-${String(config.SHARD)}`,
+      log,
+      user: config.NATS_USER,
+      pass: config.NATS_PASSWORD,
+      publishing: true,
+    });
+    ctx.onStop('nats', () => nc.drain());
+    const worker = new ShardWorker(config, nc, log, metrics, (err) => {
+      ctx.setReady(false, `shard failed: ${describeError(err)}`);
+    });
+    for (;;) {
+      try {
+        await worker.start();
+        break;
+      } catch (err) {
+        // A mismatched SHARDS is a configuration error: refuse to start.
+        if (isLedgerFluxError(err, ErrorCode.TOPOLOGY_MISMATCH)) throw err;
+        ctx.setReady(false, describeError(err));
+        log.warn({ err: describeError(err) }, 'normalizer not started yet; retrying');
+        await sleep(2_000, ctx.signal);
+        if (ctx.signal.aborted) return;
+      }
+    }
+    ctx.onStop('shard worker', () => worker.stop());
+    ctx.setReady(true);
+  });
+  return undefined;
+}

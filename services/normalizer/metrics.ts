@@ -1,0 +1,142 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export type NormalizerMetrics = ReturnType<typeof createNormalizerMetrics>;
+
+export function createNormalizerMetrics(registry: Registry, shard: number) {
+  const registers = [registry];
+  const labels = { shard: String(shard) };
+  const m = {
+    in: new Counter({
+      name: 'ledgerflux_normalizer_frames_in_total',
+      help: 'Raw frames consumed',
+      labelNames: ['shard'],
+      registers,
+    }),
+    out: new Counter({
+      name: 'ledgerflux_normalizer_messages_out_total',
+      help: 'Normalized messages stored, by kind',
+      labelNames: ['shard', 'kind'],
+      registers,
+    }),
+    dlq: new Counter({
+      name: 'ledgerflux_normalizer_dlq_total',
+      help: 'Raw frames sent to MD_DLQ, by reason',
+      labelNames: ['shard', 'reason'],
+      registers,
+    }),
+    flags: new Counter({
+      name: 'ledgerflux_normalizer_flags_total',
+      help: 'Messages published with a flag, by flag',
+      labelNames: ['shard', 'flag'],
+      registers,
+    }),
+    duplicates: new Counter({
+      name: 'ledgerflux_normalizer_duplicates_total',
+      help: 'Duplicate trades and stale tickers dropped',
+      labelNames: ['shard', 'kind'],
+      registers,
+    }),
+    late: new Counter({
+      name: 'ledgerflux_normalizer_late_trades_total',
+      help: 'Trades that arrived after their gap was announced',
+      labelNames: ['shard'],
+      registers,
+    }),
+    gaps: new Counter({
+      name: 'ledgerflux_normalizer_gaps_total',
+      help: 'Trade-id gaps announced',
+      labelNames: ['shard'],
+      registers,
+    }),
+    gapTrades: new Counter({
+      name: 'ledgerflux_normalizer_gap_trades_total',
+      help: 'Trade ids announced missing',
+      labelNames: ['shard'],
+      registers,
+    }),
+    bookInvalid: new Counter({
+      name: 'ledgerflux_normalizer_book_invalid_total',
+      help: 'Books marked invalid, by reason class',
+      labelNames: ['shard', 'reason'],
+      registers,
+    }),
+    bookResyncs: new Counter({
+      name: 'ledgerflux_normalizer_book_resyncs_total',
+      help: 'Books made valid again by a snapshot',
+      labelNames: ['shard'],
+      registers,
+    }),
+    resyncRequests: new Counter({
+      name: 'ledgerflux_normalizer_resync_requests_total',
+      help: 'Resync requests sent to the ingestor, by result',
+      labelNames: ['shard', 'result'],
+      registers,
+    }),
+    skipped: new Counter({
+      name: 'ledgerflux_normalizer_skipped_reflected_total',
+      help: 'Redelivered raw frames already reflected in MD_NORM',
+      labelNames: ['shard'],
+      registers,
+    }),
+    processing: new Histogram({
+      name: 'ledgerflux_normalizer_processing_seconds',
+      help: 'Raw frame consumed to its outputs stored',
+      labelNames: ['shard'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    ingestToPublish: new Histogram({
+      name: 'ledgerflux_normalizer_ingest_to_publish_seconds',
+      help: 'Lf-Recv-Us to normalized publish',
+      labelNames: ['shard'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers,
+    }),
+    lag: new Gauge({
+      name: 'ledgerflux_normalizer_consumer_lag_messages',
+      help: 'Messages pending on the durable consumer',
+      labelNames: ['shard'],
+      registers,
+    }),
+    ackPending: new Gauge({
+      name: 'ledgerflux_normalizer_ack_pending_messages',
+      help: 'Raw frames awaiting their outputs',
+      labelNames: ['shard'],
+      registers,
+    }),
+    held: new Gauge({
+      name: 'ledgerflux_normalizer_held_trades',
+      help: 'Trades held back in the reorder window',
+      labelNames: ['shard'],
+      registers,
+    }),
+    natsConnected: new Gauge({
+      name: 'ledgerflux_normalizer_nats_connected',
+      help: '1 while connected to NATS',
+      labelNames: ['shard'],
+      registers,
+    }),
+  };
+  m.in.labels(labels.shard).inc(0);
+  for (const kind of ['trade', 'ticker', 'book', 'status']) m.out.labels(labels.shard, kind).inc(0);
+  m.gaps.labels(labels.shard).inc(0);
+  m.late.labels(labels.shard).inc(0);
+  return m;
+}
+
+/** Book-invalid reasons are ours, but keep the label set closed anyway. */
+export function invalidReasonLabel(reason: string): string {
+  const known = [
+    'restart',
+    'no_snapshot',
+    'crossed',
+    'dropped_levels',
+    'missing_frame',
+    'swapped_frame',
+    'reconnect',
+    'connection_joined',
+    'too_large',
+    'resubscribed',
+  ];
+  return known.includes(reason) ? reason : 'other';
+}

@@ -1,0 +1,154 @@
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
+import { ErrorCode, LedgerFluxError, describeError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { sleep } from '../common/lifecycle.js';
+
+/**
+ * Publishes to MD_NORM serialized per subject with `expect.lastSubjectSequence`
+ * (DESIGN.md "Normalized messages"): the stored order per subject is the publish order,
+ * and a second writer on a subject is detected instead of interleaved.
+ *
+ * - error 10071 (wrong last sequence): the subject's last message is read from the
+ *   stream leader (STREAM.MSG.GET, never direct get, whose replicas may lag); our msg id
+ *   there means the publish was stored (a PubAck lost in a leader change); an empty
+ *   subject means retry expecting 0; anything else is a second writer: fatal.
+ * - timeouts and connection errors: retried with backoff, same msg id and expectation,
+ *   until stopped. Nothing behind it on the subject moves meanwhile.
+ */
+export interface SerializedPublishResult {
+  seq: number;
+  duplicate: boolean;
+}
+
+export class SecondWriterError extends LedgerFluxError {
+  constructor(
+    readonly subject: string,
+    found: string | undefined,
+  ) {
+    super(
+      ErrorCode.PUBLISH_DISCONTINUITY,
+      `another writer published on ${subject} (last msg id ${String(found)})`,
+    );
+    this.name = 'SecondWriterError';
+  }
+}
+
+export class SerializedPublisher {
+  private readonly js: JetStreamClient;
+  private readonly lastSeq = new Map<string, number>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly abort = new AbortController();
+  private pending = 0;
+
+  constructor(
+    nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly stream: string,
+    private readonly log: Logger,
+    private readonly timeoutMs = 5_000,
+  ) {
+    this.js = jetstream(nc, { timeout: timeoutMs });
+  }
+
+  /** The last stored stream sequence of a subject, as restored or last published. */
+  restore(subject: string, seq: number): void {
+    this.lastSeq.set(subject, seq);
+  }
+
+  get inFlight(): number {
+    return this.pending;
+  }
+
+  publish(
+    subject: string,
+    payload: Uint8Array,
+    msgId: string,
+    headers: Readonly<Record<string, string>>,
+  ): Promise<SerializedPublishResult> {
+    this.pending++;
+    const prev = this.chains.get(subject) ?? Promise.resolve();
+    const next = prev.then(
+      () => this.publishOne(subject, payload, msgId, headers),
+      () => this.publishOne(subject, payload, msgId, headers),
+    );
+    const settled = next.finally(() => {
+      this.pending--;
+      if (this.chains.get(subject) === settled) this.chains.delete(subject);
+    });
+    this.chains.set(subject, settled);
+    return next;
+  }
+
+  stop(): void {
+    this.abort.abort();
+  }
+
+  private async publishOne(
+    subject: string,
+    payload: Uint8Array,
+    msgId: string,
+    headers: Readonly<Record<string, string>>,
+  ): Promise<SerializedPublishResult> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.abort.signal.aborted) {
+        throw new LedgerFluxError(ErrorCode.PUBLISHER_CLOSED, 'publisher stopped');
+      }
+      const expect = this.lastSeq.get(subject) ?? 0;
+      try {
+        const h = natsHeaders();
+        for (const [k, v] of Object.entries(headers)) h.set(k, v);
+        const ack = await this.js.publish(subject, payload, {
+          msgID: msgId,
+          headers: h,
+          expect: { lastSubjectSequence: expect },
+          timeout: this.timeoutMs,
+        });
+        // A duplicate answers with the original's sequence, which is at or before `expect`.
+        if (!ack.duplicate || ack.seq > expect) this.lastSeq.set(subject, ack.seq);
+        return { seq: ack.seq, duplicate: ack.duplicate };
+      } catch (err) {
+        if (
+          err instanceof JetStreamApiError &&
+          err.code === JetStreamApiCodes.StreamWrongLastSequence
+        ) {
+          const resolved = await this.resolveWrongLast(subject, msgId);
+          if (resolved !== undefined) return resolved;
+          continue;
+        }
+        if (err instanceof JetStreamApiError && err.code !== 503) throw err;
+        if (attempt % 10 === 0) {
+          this.log.warn(
+            { subject, attempt, err: describeError(err) },
+            'normalized publish failed, retrying',
+          );
+        }
+        await sleep(Math.min(100 * 2 ** attempt, 2_000), this.abort.signal);
+      }
+    }
+  }
+
+  /** Error 10071: what is really the last message of the subject? */
+  private async resolveWrongLast(
+    subject: string,
+    msgId: string,
+  ): Promise<SerializedPublishResult | undefined> {
+    const last = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
+    if (last === null) {
+      this.lastSeq.set(subject, 0);
+      return undefined;
+    }
+    const foundId = last.header.get('Nats-Msg-Id');
+    if (foundId === msgId) {
+      this.lastSeq.set(subject, last.seq);
+      return { seq: last.seq, duplicate: true };
+    }
+    throw new SecondWriterError(subject, foundId);
+  }
+}
