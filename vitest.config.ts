@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Each integration file starts its own nats-server; two cores, so two files at a time.
+    maxWorkers: 2,
     projects: [
       {
         test: {
@@ -19,8 +21,6 @@ export default defineConfig({
           setupFiles: ['tests/harness/cleanup.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
-          // Each file starts its own nats-server; two cores, so keep parallelism modest.
-          maxWorkers: 2,
         },
       },
     ],
