@@ -10,6 +10,7 @@ import type { BenchResult, Benchmark } from './types.js';
 
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   ingest: async () => (await import('./ingest.js')).ingestBenchmark,
+  normalize: async () => (await import('./normalize.js')).normalizeBenchmark,
 };
 
 function pad(s: string, n: number): string {

@@ -11,7 +11,7 @@ import { ensureDurable } from '../common/durable.js';
 import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/lifecycle.js';
 import { Publisher } from '../common/publisher.js';
-import { H, nowUs, RawHeadersSchema, headerRecord } from '../common/schemas/headers.js';
+import { H, nowUs } from '../common/schemas/headers.js';
 import type { Normalized } from '../common/schemas/normalized.js';
 import {
   dlqMsgId,
@@ -147,39 +147,32 @@ export class ShardWorker {
     try {
       for await (const m of messages) {
         if (this.fatal !== undefined) break;
-        await this.onMessage(m);
+        // The common case is synchronous; only a product's first frame restores state.
+        const product = parseRawSubject(m.subject);
+        if (product?.kind === 'product' && !this.products.has(product.product)) {
+          await this.productState(product.product);
+        }
+        this.onMessage(m);
       }
     } catch (err) {
       if (!this.abort.signal.aborted) this.fail(err);
     }
   }
 
-  private async onMessage(m: JsMsg): Promise<void> {
+  private onMessage(m: JsMsg): void {
     this.metrics.in.labels(String(this.config.SHARD)).inc();
     const parsed = parseRawSubject(m.subject);
-    const headers = RawHeadersSchema.safeParse(
-      headerRecord(m.headers, [H.recvUs, H.connId, H.connSeq, H.type, H.split]),
-    );
-    if (parsed?.kind !== 'product' || !headers.success) {
+    const headers = readRawHeaders(m);
+    const state = parsed?.kind === 'product' ? this.products.get(parsed.product) : undefined;
+    if (parsed?.kind !== 'product' || typeof headers === 'string' || state === undefined) {
       this.toDlq(
         m,
         'bad_header',
-        parsed === undefined
-          ? 'subject is not a raw product subject'
-          : describeError(headers.error),
+        typeof headers === 'string' ? headers : 'subject is not a raw product subject',
       );
       return;
     }
-    const state = this.products.get(parsed.product) ?? (await this.productState(parsed.product));
-    const h = headers.data;
-    const raw = {
-      src: m.seq,
-      recvUs: h[H.recvUs],
-      connId: h[H.connId],
-      connSeq: h[H.connSeq],
-      type: h[H.type],
-      text: dec.decode(m.data),
-    };
+    const raw = { src: m.seq, ...headers, text: dec.decode(m.data) };
     this.pending.set(m.seq, { msg: m, outstanding: 0, held: false, startedMs: performance.now() });
     const result = state.processor.onFrame(raw, Date.now());
     if (result.invalid !== undefined) {
@@ -433,4 +426,23 @@ export class ShardWorker {
     this.log.error({ err: describeError(err), secondWriter: second }, 'normalizer shard failed');
     this.onFatal(this.fatal);
   }
+}
+
+const CONN_ID = /^[0-9a-f]{32}$/;
+const UINT = /^(0|[1-9][0-9]{0,15})$/;
+
+/** The raw headers of DESIGN.md, checked by hand: this runs once per frame. */
+function readRawHeaders(
+  m: JsMsg,
+): { recvUs: number; connId: string; connSeq: number; type: string } | string {
+  const h = m.headers;
+  const recvUs = h?.get(H.recvUs) ?? '';
+  const connId = h?.get(H.connId) ?? '';
+  const connSeq = h?.get(H.connSeq) ?? '';
+  const type = h?.get(H.type) ?? '';
+  if (!UINT.test(recvUs)) return `bad ${H.recvUs}: ${JSON.stringify(recvUs)}`;
+  if (!CONN_ID.test(connId)) return `bad ${H.connId}: ${JSON.stringify(connId)}`;
+  if (!UINT.test(connSeq)) return `bad ${H.connSeq}: ${JSON.stringify(connSeq)}`;
+  if (type === '') return `missing ${H.type}`;
+  return { recvUs: Number(recvUs), connId, connSeq: Number(connSeq), type };
 }
