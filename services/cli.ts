@@ -19,6 +19,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'validate, order and normalize one shard of MD_RAW into MD_NORM',
     load: () => import('./normalizer/main.js'),
   },
+  dlq: {
+    summary: 'list, show and replay MD_DLQ entries',
+    load: () => import('./dlq/main.js'),
+  },
   record: {
     summary: 'capture a live feed to a file that `sim --replay` plays back',
     load: () => import('./record/main.js'),

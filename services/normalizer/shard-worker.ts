@@ -285,6 +285,8 @@ export class ShardWorker {
         payload: m.data,
         msgId: dlqMsgId(m.seq),
         headers: {
+          // The raw headers travel along, so `ledgerflux dlq replay` can restore the frame.
+          ...copyHeaders(m, [H.recvUs, H.connId, H.connSeq, H.type]),
           [H.reason]: reason,
           [H.srcSubject]: m.subject,
           [H.srcSeq]: String(m.seq),
@@ -445,4 +447,13 @@ function readRawHeaders(
   if (!UINT.test(connSeq)) return `bad ${H.connSeq}: ${JSON.stringify(connSeq)}`;
   if (type === '') return `missing ${H.type}`;
   return { recvUs: Number(recvUs), connId, connSeq: Number(connSeq), type };
+}
+
+function copyHeaders(m: JsMsg, names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const v = m.headers?.get(n);
+    if (v !== undefined && v !== '') out[n] = v;
+  }
+  return out;
 }
