@@ -34,6 +34,16 @@ test-int: install ## integration tests against real nats-server and PostgreSQL
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test
 
+.PHONY: run
+run: build ## the whole pipeline on this machine, live Coinbase feed (Ctrl-C stops it)
+	@command -v nats-server >/dev/null || { [ -f /etc/debian_version ] && [ "$$(id -u)" = 0 ] && apt-get install -y nats-server; } || { echo 'nats-server is missing: apt-get install -y nats-server'; exit 1; }
+	node dist/cli.js run $(ARGS)
+
+.PHONY: demo
+demo: build ## the whole pipeline against the local Coinbase simulator
+	@command -v nats-server >/dev/null || { [ -f /etc/debian_version ] && [ "$$(id -u)" = 0 ] && apt-get install -y nats-server; } || { echo 'nats-server is missing: apt-get install -y nats-server'; exit 1; }
+	node dist/cli.js run --sim $(ARGS)
+
 .PHONY: bench
 bench: build ## benchmarks; `make bench ARGS=ingest` runs one
 	$(NPM) run bench -- $(ARGS)

@@ -23,6 +23,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'list, show and replay MD_DLQ entries',
     load: () => import('./dlq/main.js'),
   },
+  run: {
+    summary: 'run the whole pipeline locally (--sim for the simulator)',
+    load: () => import('./run/main.js'),
+  },
   record: {
     summary: 'capture a live feed to a file that `sim --replay` plays back',
     load: () => import('./record/main.js'),
