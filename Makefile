@@ -34,14 +34,17 @@ test-int: install ## integration tests against real nats-server and PostgreSQL
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test
 
+# nats-server from PATH; on Debian/Ubuntu as root it is installed, elsewhere the command to do so is shown.
+ENSURE_NATS = command -v nats-server >/dev/null || { [ -f /etc/debian_version ] && [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nats-server; } || { echo 'nats-server is missing: sudo apt-get install -y nats-server'; exit 1; }
+
 .PHONY: run
 run: build ## the whole pipeline on this machine, live Coinbase feed (Ctrl-C stops it)
-	@command -v nats-server >/dev/null || { [ -f /etc/debian_version ] && [ "$$(id -u)" = 0 ] && apt-get install -y nats-server; } || { echo 'nats-server is missing: apt-get install -y nats-server'; exit 1; }
+	@$(ENSURE_NATS)
 	node dist/cli.js run $(ARGS)
 
 .PHONY: demo
 demo: build ## the whole pipeline against the local Coinbase simulator
-	@command -v nats-server >/dev/null || { [ -f /etc/debian_version ] && [ "$$(id -u)" = 0 ] && apt-get install -y nats-server; } || { echo 'nats-server is missing: apt-get install -y nats-server'; exit 1; }
+	@$(ENSURE_NATS)
 	node dist/cli.js run --sim $(ARGS)
 
 .PHONY: bench
