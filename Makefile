@@ -30,6 +30,10 @@ test-unit: install ## unit and property tests
 test-int: install ## integration tests against real nats-server and PostgreSQL
 	$(NPM) run test:int
 
+.PHONY: test-e2e
+test-e2e: install ## end-to-end: the whole pipeline, `ledgerflux run --sim`, faults
+	$(NPM) run test:e2e
+
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test

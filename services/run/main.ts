@@ -23,6 +23,10 @@ const USAGE = `usage: ledgerflux run [--sim] [--products BTC-USD,ETH-USD] [--sha
 const LIVE_FEED = 'wss://ws-feed.exchange.coinbase.com';
 const FEED_CHECK_MS = 10_000;
 
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
 /** Services land one by one; run those this build has. */
 function hasService(name: string): boolean {
   return ['main.js', 'main.ts'].some((f) =>
@@ -88,7 +92,9 @@ export async function main(argv: string[]): Promise<number | undefined> {
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     };
     // Infrastructure
-    if (process.env.NATS_URL === undefined) {
+    const givenNats = nonEmpty(process.env.NATS_URL);
+    const givenDb = nonEmpty(process.env.DATABASE_URL);
+    if (givenNats === undefined) {
       const port = await portOr(4222);
       children.push(await startNatsServer(path.join(dataDir, 'nats'), port, await portOr(8222)));
       env.NATS_URL = `nats://127.0.0.1:${String(port)}`;
@@ -96,16 +102,16 @@ export async function main(argv: string[]): Promise<number | undefined> {
         `✓ nats-server on 127.0.0.1:${String(port)} (JetStream data in ${path.join(dataDir, 'nats')})`,
       );
     } else {
-      env.NATS_URL = process.env.NATS_URL;
+      env.NATS_URL = givenNats;
     }
-    if (process.env.DATABASE_URL === undefined) {
+    if (givenDb === undefined) {
       const port = await portOr(5432);
       const place = pgPlace(repo);
       children.push(await startPostgresServer(place, port));
       env.DATABASE_URL = `postgres://ledgerflux@127.0.0.1:${String(port)}/ledgerflux`;
       say(`✓ PostgreSQL on 127.0.0.1:${String(port)} (data in ${place.dataDir})`);
     } else {
-      env.DATABASE_URL = process.env.DATABASE_URL;
+      env.DATABASE_URL = givenDb;
     }
 
     const self = process.argv[1] ?? path.join(import.meta.dirname, '../cli.js');
