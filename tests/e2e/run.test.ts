@@ -19,7 +19,11 @@ function portFree(port: number): Promise<boolean> {
     s.once('error', () => {
       resolve(false);
     });
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.listen(port, '127.0.0.1', () =>
+      s.close(() => {
+        resolve(true);
+      }),
+    );
   });
 }
 
@@ -45,11 +49,15 @@ describe('ledgerflux run --sim', () => {
   chmodSync(home, 0o700);
   const clone = path.join(home, 'ledgerflux');
   let run: ChildProcess | undefined;
+  let pgData: string | undefined;
   const output: string[] = [];
 
   afterAll(() => {
     run?.kill('SIGKILL');
     rmSync(home, { recursive: true, force: true });
+    // As root the cluster lives in /var/lib/ledgerflux/<hash of the checkout>/data.
+    if (pgData?.startsWith('/var/lib/ledgerflux/') === true)
+      rmSync(path.dirname(pgData), { recursive: true, force: true });
   });
 
   it('comes up from a clone in a 0700 directory, moves prices, and Ctrl-C leaves nothing behind', async () => {
@@ -75,7 +83,9 @@ describe('ledgerflux run --sim', () => {
       },
     );
     const exited = new Promise<number | null>((resolve) =>
-      run?.once('exit', (code) => resolve(code)),
+      run?.once('exit', (code) => {
+        resolve(code);
+      }),
     );
     for (const s of [run.stdout, run.stderr])
       s?.on('data', (b: Buffer) => output.push(...b.toString('utf8').split('\n')));
@@ -88,6 +98,7 @@ describe('ledgerflux run --sim', () => {
     const pg = /PostgreSQL on 127\.0\.0\.1:(\d+) \(data in (\S+)\)/.exec(text());
     expect(nats, text()).not.toBeNull();
     expect(pg, text()).not.toBeNull();
+    pgData = pg?.[2];
     // As root, PostgreSQL's data lives outside the 0700 checkout, where its user can reach it.
     if (process.getuid?.() === 0) expect(pg?.[2]).toMatch(/^\/var\/lib\/ledgerflux\//);
     // Trades reach the normalizers (the gateway and snapshotter checks join when they land).
