@@ -101,3 +101,17 @@ export const natsServiceFields = {
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
 };
+
+/**
+ * For a command's `main`: the parsed config, or undefined after printing every problem
+ * to stderr (the caller exits 2). Other errors propagate.
+ */
+export function configOrReport<T>(command: string, load: () => T): T | undefined {
+  try {
+    return load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`ledgerflux ${command}: ${err.message}\n`);
+    return undefined;
+  }
+}

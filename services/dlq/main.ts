@@ -7,7 +7,7 @@ import {
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ConfigError, loadConfig, natsServiceFields } from '../common/config.js';
+import { configOrReport, loadConfig, natsServiceFields } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { connectNats } from '../common/nats.js';
 import { H } from '../common/schemas/headers.js';
@@ -49,16 +49,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
     process.stderr.write(USAGE);
     return 2;
   }
-  let config: z.infer<typeof DlqConfigSchema>;
-  try {
-    config = loadConfig(DlqConfigSchema, process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`ledgerflux dlq: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = configOrReport('dlq', () => loadConfig(DlqConfigSchema, process.env));
+  if (config === undefined) return 2;
   const log = createLogger('dlq', 'warn');
   const nc = await connectNats({
     servers: config.NATS_URL,

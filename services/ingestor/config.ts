@@ -14,6 +14,18 @@ const FEED_URLS = {
   advanced: 'wss://advanced-trade-ws.coinbase.com',
 } as const;
 
+/** COINBASE_CHANNELS: the Exchange channels to subscribe. */
+export const exchangeChannels = z
+  .string()
+  .default('heartbeat,ticker,matches,level2_batch')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.enum(EXCHANGE_CHANNELS)).min(1));
+
 export const IngestorConfigSchema = z
   .object({
     ...natsServiceFields,
@@ -23,16 +35,7 @@ export const IngestorConfigSchema = z
       .string()
       .regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL')
       .optional(),
-    COINBASE_CHANNELS: z
-      .string()
-      .default('heartbeat,ticker,matches,level2_batch')
-      .transform((s) =>
-        s
-          .split(',')
-          .map((c) => c.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.enum(EXCHANGE_CHANNELS)).min(1)),
+    COINBASE_CHANNELS: exchangeChannels,
     SHARDS: positiveInt(1),
     METRICS_PORT: port(9101),
     /** No frame at all for this long: the feed is stale, reconnect. */

@@ -1,24 +1,16 @@
-import { ConfigError } from '../common/config.js';
+import { configOrReport } from '../common/config.js';
 import { describeError } from '../common/errors.js';
 import { runService, sleep } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry, startProbeServer } from '../common/metrics.js';
 import { connectNats } from '../common/nats.js';
 import { verifyTopology } from '../common/topology.js';
-import { loadIngestorConfig, type IngestorConfig } from './config.js';
+import { loadIngestorConfig } from './config.js';
 import { Ingestor } from './service.js';
 
 export async function main(_argv: string[]): Promise<number | undefined> {
-  let config: Readonly<IngestorConfig>;
-  try {
-    config = loadIngestorConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`ledgerflux ingestor: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = configOrReport('ingestor', () => loadIngestorConfig(process.env));
+  if (config === undefined) return 2;
   if (config.COINBASE_FEED !== 'exchange') {
     process.stderr.write(
       'ledgerflux ingestor: COINBASE_FEED=advanced is not supported yet; use exchange\n',

@@ -1,25 +1,17 @@
-import { ConfigError } from '../common/config.js';
+import { configOrReport } from '../common/config.js';
 import { describeError } from '../common/errors.js';
 import { runService, sleep } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry, startProbeServer } from '../common/metrics.js';
 import { connectNats } from '../common/nats.js';
 import { ErrorCode, isLedgerFluxError } from '../common/errors.js';
-import { loadNormalizerConfig, type NormalizerConfig } from './config.js';
+import { loadNormalizerConfig } from './config.js';
 import { createNormalizerMetrics } from './metrics.js';
 import { ShardWorker } from './shard-worker.js';
 
 export async function main(_argv: string[]): Promise<number | undefined> {
-  let config: Readonly<NormalizerConfig>;
-  try {
-    config = loadNormalizerConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`ledgerflux normalizer: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = configOrReport('normalizer', () => loadNormalizerConfig(process.env));
+  if (config === undefined) return 2;
   const log = createLogger('normalizer', config.LOG_LEVEL).child({ shard: config.SHARD });
   const registry = createRegistry('normalizer');
   const metrics = createNormalizerMetrics(registry, config.SHARD);

@@ -1,10 +1,11 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ConfigError, loadConfig, logLevel, productList } from '../common/config.js';
+import { configOrReport, loadConfig, logLevel, productList } from '../common/config.js';
 import { runService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
-import { EXCHANGE_CHANNELS, subscribeMessage } from '../ingestor/core/subscribe.js';
+import { exchangeChannels } from '../ingestor/config.js';
+import { subscribeMessage } from '../ingestor/core/subscribe.js';
 import { FeedConnection } from '../ingestor/feeds/ws-connection.js';
 
 /**
@@ -18,16 +19,7 @@ const RecordConfigSchema = z.object({
     .string()
     .regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL')
     .default('wss://ws-feed.exchange.coinbase.com'),
-  COINBASE_CHANNELS: z
-    .string()
-    .default('heartbeat,ticker,matches,level2_batch')
-    .transform((s) =>
-      s
-        .split(',')
-        .map((c) => c.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.enum(EXCHANGE_CHANNELS)).min(1)),
+  COINBASE_CHANNELS: exchangeChannels,
 });
 
 export async function main(argv: string[]): Promise<number | undefined> {
@@ -39,16 +31,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
     process.stderr.write('usage: ledgerflux record --out FILE [--frames N] [--seconds S]\n');
     return 2;
   }
-  let config: z.infer<typeof RecordConfigSchema>;
-  try {
-    config = loadConfig(RecordConfigSchema, process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`ledgerflux record: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = configOrReport('record', () => loadConfig(RecordConfigSchema, process.env));
+  if (config === undefined) return 2;
   const maxFrames = values.frames === undefined ? Infinity : Number(values.frames);
   const log = createLogger('record', config.LOG_LEVEL);
   const out: WriteStream = createWriteStream(values.out, { flags: 'a' });
