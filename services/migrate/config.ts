@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { loadConfig, natsServiceFields, type Env } from '../common/config.js';
+import { databaseUrl, loadConfig, natsServiceFields, type Env } from '../common/config.js';
 
 export const MigrateConfigSchema = z.object({
   ...natsServiceFields,
+  DATABASE_URL: databaseUrl,
 });
 export type MigrateConfig = z.infer<typeof MigrateConfigSchema>;
 

@@ -1,0 +1,75 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  floorTo,
+  isoFromUs,
+  messageTimeUs,
+  parseTimeUs,
+} from '../../../services/snapshotter/core/time.js';
+
+describe('exchange times in µs', () => {
+  it('parses RFC 3339 with 0 to 9 fractional digits, truncating past µs', () => {
+    const base = Date.UTC(2024, 9, 4, 7, 13, 31) * 1000;
+    expect(parseTimeUs('2024-10-04T07:13:31Z')).toBe(base);
+    expect(parseTimeUs('2024-10-04T07:13:31.088Z')).toBe(base + 88_000);
+    expect(parseTimeUs('2024-10-04T07:13:31.088388Z')).toBe(base + 88_388);
+    expect(parseTimeUs('2024-10-04T07:13:31.088388999Z')).toBe(base + 88_388);
+    expect(parseTimeUs('2024-10-04T09:13:31.5+02:00')).toBe(base + 500_000);
+  });
+
+  it('refuses what is not a usable time', () => {
+    for (const s of [
+      '',
+      'now',
+      '2024-02-30T00:00:00Z',
+      '2024-10-04T24:00:00Z',
+      '0001-01-01T00:00:00.000000Z',
+      '1969-12-31T23:59:59Z',
+      '9999-01-01T00:00:00Z',
+      '2024-10-04T07:13:31',
+    ])
+      expect(parseTimeUs(s), s).toBeUndefined();
+  });
+
+  it('round-trips through the µs ISO form', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 8_000_000_000_000_000 }), (us) => {
+        const iso = isoFromUs(us);
+        expect(iso).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/);
+        expect(parseTimeUs(iso)).toBe(us);
+      }),
+    );
+  });
+
+  it('parses runs of times within one second (the memo) like isolated ones', () => {
+    const oneSecond = fc.record({
+      second: fc.integer({ min: 10_000, max: 4_000_000_000 }),
+      fracs: fc.array(fc.stringMatching(/^[0-9]{1,9}$/), { minLength: 1, maxLength: 6 }),
+      zone: fc.constantFrom('Z', 'z', '+00:00', '+01:30'),
+    });
+    fc.assert(
+      fc.property(fc.array(oneSecond, { maxLength: 5 }), (runs) => {
+        for (const { second, fracs, zone } of runs) {
+          const base = new Date(second * 1000).toISOString().slice(0, 19);
+          const offsetUs = zone === '+01:30' ? -5_400_000_000 : 0;
+          for (const f of [...fracs, '']) {
+            const text = `${base}${f === '' ? '' : `.${f}`}${zone}`;
+            const micros = Number(f.padEnd(6, '0').slice(0, 6));
+            expect(parseTimeUs(text), text).toBe(second * 1_000_000 + micros + offsetUs);
+          }
+        }
+      }),
+    );
+  });
+
+  it('falls back to the receipt time for a bad exchange time', () => {
+    expect(messageTimeUs('0001-01-01T00:00:00Z', 1_700_000_000_123_456)).toBe(
+      1_700_000_000_123_456,
+    );
+  });
+
+  it('floors to interval boundaries aligned to the epoch', () => {
+    expect(floorTo(1_999_999, 1_000_000)).toBe(1_000_000);
+    expect(floorTo(2_000_000, 1_000_000)).toBe(2_000_000);
+  });
+});
