@@ -10,6 +10,8 @@ import type { BenchResult, Benchmark } from './types.js';
 
 const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   ingest: async () => (await import('./ingest.js')).ingestBenchmark,
+  snapshot: async () => (await import('./snapshot.js')).snapshotBenchmark,
+  gateway: async () => (await import('./gateway.js')).gatewayBenchmark,
   normalize: async () => (await import('./normalize.js')).normalizeBenchmark,
 };
 

@@ -27,6 +27,14 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'run the whole pipeline locally (--sim for the simulator)',
     load: () => import('./run/main.js'),
   },
+  gateway: {
+    summary: 'serve MD_NORM to WebSocket clients (snapshot, live, resume)',
+    load: () => import('./gateway/main.js'),
+  },
+  snapshotter: {
+    summary: 'write MD_NORM into PostgreSQL: trades, candles, gaps, point-in-time snapshots',
+    load: () => import('./snapshotter/main.js'),
+  },
   record: {
     summary: 'capture a live feed to a file that `sim --replay` plays back',
     load: () => import('./record/main.js'),

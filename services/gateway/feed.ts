@@ -1,0 +1,319 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import { randomBytes } from 'node:crypto';
+import { nanos, type MsgHdrs, type NatsConnection } from '@nats-io/nats-core';
+import { describeError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { H } from '../common/schemas/headers.js';
+import { NormalizedSchema } from '../common/schemas/normalized.js';
+import { normSubject, parseNormSubject } from '../common/subjects.js';
+import { STREAMS, verifyTopology } from '../common/topology.js';
+import { channelOf, messageFrame } from './core/frames.js';
+import type { FeedMessage } from './core/product-state.js';
+import type { GatewayMetrics } from './metrics.js';
+
+/**
+ * MD_NORM in: ONE ordered consumer per gateway process on `md.norm.>` feeds every client
+ * (hub.ts fans out in process). It starts RESUME_MAX_AGE_MS back, so a restarted gateway
+ * can still serve resumes from its ring; the latest ticker/book/trade from before that
+ * comes from a direct get (`last_by_subj`). Offsets older than the ring are read by
+ * short-lived ordered consumers filtered on one product (`readHistory`), at most
+ * RESUME_MAX_CONCURRENT at a time (HistoryPool).
+ */
+
+export interface FeedSink {
+  /** Snapshot state only: the latest message of a subject from before the window. */
+  seed(m: FeedMessage): void;
+  /** Before any message: every message after `floor` will be delivered. */
+  setFloor(floor: number): void;
+  onMessage(m: FeedMessage): void;
+  onCaughtUp(): void;
+}
+
+export type Decoded = FeedMessage | { invalid: 'schema' | 'unconfigured' };
+
+const dec = new TextDecoder();
+
+/**
+ * Short pulls: after a NATS reconnect the client re-checks its consumer, and retries
+ * that every `expires` (the default 30 s would stall the feed that long).
+ */
+const PULL_EXPIRES_MS = 2_000;
+
+/** Trust boundary: subject, schema, and the subject agreeing with the payload. */
+export function decodeNorm(
+  subject: string,
+  offset: number,
+  data: Uint8Array,
+  headers: MsgHdrs | undefined,
+  atMs: number,
+  products: ReadonlySet<string>,
+): Decoded {
+  const s = parseNormSubject(subject);
+  if (s === undefined) return { invalid: 'schema' };
+  if (!products.has(s.product)) return { invalid: 'unconfigured' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(dec.decode(data));
+  } catch {
+    return { invalid: 'schema' };
+  }
+  const parsed = NormalizedSchema.safeParse(raw);
+  if (!parsed.success || parsed.data.type !== s.kind || parsed.data.product !== s.product) {
+    return { invalid: 'schema' };
+  }
+  const msg = parsed.data;
+  const dataJson = JSON.stringify(msg);
+  // Kept only inside the frame's bytes: the ring holds one copy of each message.
+  const pub = Number(headers?.get(H.pubUs));
+  return {
+    offset,
+    product: s.product,
+    kind: s.kind,
+    channel:
+      msg.type === 'status' ? (msg.event === 'gap' ? 'trades' : undefined) : channelOf(msg.type),
+    atMs,
+    pubUs: Number.isFinite(pub) && pub > 0 ? pub : undefined,
+    frame: messageFrame(msg, offset, dataJson),
+  };
+}
+
+/** Ordered consumers are named `<prefix>_<serial>`: unique per process and reader. */
+function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(6).toString('hex')}`;
+}
+
+function isFeedMessage(d: Decoded): d is FeedMessage {
+  return !('invalid' in d);
+}
+
+export interface FeedOptions {
+  products: readonly string[];
+  windowMs: number;
+  log: Logger;
+  metrics: GatewayMetrics;
+}
+
+export class Feed {
+  private jsm: JetStreamManager | undefined;
+  private messages: ConsumerMessages | undefined;
+  private readonly products: ReadonlySet<string>;
+  private caughtUp = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly opts: FeedOptions,
+  ) {
+    this.products = new Set(opts.products);
+  }
+
+  async start(sink: FeedSink): Promise<void> {
+    const jsm = await verifyTopology(this.nc, [STREAMS.norm]);
+    this.jsm = jsm;
+    const startTime = new Date(Date.now() - this.opts.windowMs).toISOString();
+    const floor = await this.floorAt(jsm, startTime);
+    for (const product of this.opts.products) {
+      for (const kind of ['ticker', 'book', 'trade'] as const) {
+        const sm = await jsm.direct
+          .getMessage(STREAMS.norm, { last_by_subj: normSubject('coinbase', product, kind) })
+          .catch(() => null);
+        // Messages after the floor come again through the consumer.
+        if (sm === null || sm.seq > floor) continue;
+        const m = this.decode(sm.subject, sm.seq, sm.data, sm.header, sm.time.getTime());
+        if (m !== undefined) sink.seed(m);
+      }
+    }
+    sink.setFloor(floor);
+    // By sequence, not opt_start_time: the client re-creates an ordered consumer from
+    // its config plus a start sequence, and the server refuses both start options.
+    const consumer = await jetstream(this.nc).consumers.get(STREAMS.norm, {
+      name_prefix: uniqueName('gateway'),
+      filter_subjects: 'md.norm.>',
+      opt_start_seq: floor + 1,
+    });
+    if ((await consumer.info(true)).num_pending === 0) this.markCaughtUp(sink);
+    this.messages = await consumer.consume({
+      max_messages: 1_000,
+      expires: PULL_EXPIRES_MS,
+      callback: (m) => {
+        try {
+          const fm = this.decodeJs(m);
+          if (fm !== undefined) sink.onMessage(fm);
+          if (!this.caughtUp && m.info.pending === 0) this.markCaughtUp(sink);
+        } catch (err) {
+          this.opts.log.error({ err: describeError(err), seq: m.seq }, 'fan-out failed');
+        }
+      },
+    });
+    this.opts.log.info({ startTime, startSeq: floor + 1 }, 'shared MD_NORM consumer started');
+    void this.watch(this.messages);
+  }
+
+  /**
+   * The last stream sequence before `time`: a short-lived consumer starting at that time
+   * reports it as its delivered position (nats-server 2.9 has no direct get by time).
+   */
+  private async floorAt(jsm: JetStreamManager, time: string): Promise<number> {
+    const name = uniqueName('gateway_probe');
+    const info = await jsm.consumers.add(STREAMS.norm, {
+      name,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: time,
+      ack_policy: AckPolicy.None,
+      filter_subject: 'md.norm.>',
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(30_000),
+    });
+    await jsm.consumers.delete(STREAMS.norm, name).catch(() => undefined);
+    return info.delivered.stream_seq;
+  }
+
+  async stop(): Promise<void> {
+    await this.messages?.close().catch(() => undefined);
+  }
+
+  async streamBounds(): Promise<{ first: number; last: number }> {
+    this.jsm ??= await jetstreamManager(this.nc);
+    const info = await this.jsm.streams.info(STREAMS.norm);
+    return { first: info.state.first_seq, last: info.state.last_seq };
+  }
+
+  /**
+   * The product's messages after `after`, through a short-lived ordered consumer
+   * (filter `md.norm.coinbase.<product>.*`, one string: nats-server 2.9). It ends when the
+   * stream has nothing newer; the caller paces it by how fast it pulls.
+   */
+  async *readHistory(
+    product: string,
+    after: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<FeedMessage, void, undefined> {
+    const consumer = await jetstream(this.nc).consumers.get(STREAMS.norm, {
+      name_prefix: uniqueName('gateway_resume'),
+      filter_subjects: `md.norm.coinbase.${product}.*`,
+      opt_start_seq: after + 1,
+    });
+    try {
+      if ((await consumer.info(true)).num_pending === 0) return;
+      const messages = await consumer.consume({ max_messages: 256, expires: PULL_EXPIRES_MS });
+      // A reader waiting for a message (NATS down) stops when its client goes away.
+      const stop = () => void messages.close().catch(() => undefined);
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        for await (const m of messages) {
+          if (signal.aborted) return;
+          const fm = this.decodeJs(m);
+          if (fm !== undefined) yield fm;
+          if (m.info.pending === 0) return;
+        }
+      } finally {
+        signal.removeEventListener('abort', stop);
+        await messages.close().catch(() => undefined);
+      }
+    } finally {
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+
+  /** Consumer state changes go to the log (the ordered consumer recovers by itself). */
+  private async watch(messages: ConsumerMessages): Promise<void> {
+    for await (const n of messages.status()) {
+      if (n.type === 'ordered_consumer_recreated') {
+        this.opts.log.info({ consumer: n.name }, 'shared consumer re-created');
+      } else if (n.type !== 'next' && n.type !== 'heartbeats_missed') {
+        this.opts.log.debug({ notification: n.type }, 'shared consumer notification');
+      }
+    }
+  }
+
+  private markCaughtUp(sink: FeedSink): void {
+    this.caughtUp = true;
+    this.opts.log.info('shared consumer caught up');
+    sink.onCaughtUp();
+  }
+
+  private decodeJs(m: JsMsg): FeedMessage | undefined {
+    return this.decode(
+      m.subject,
+      m.seq,
+      m.data,
+      m.headers,
+      Math.floor(m.info.timestampNanos / 1e6),
+    );
+  }
+
+  private decode(
+    subject: string,
+    seq: number,
+    data: Uint8Array,
+    headers: MsgHdrs | undefined,
+    atMs: number,
+  ): FeedMessage | undefined {
+    const d = decodeNorm(subject, seq, data, headers, atMs, this.products);
+    if (isFeedMessage(d)) {
+      this.opts.metrics.feedMessages.labels(d.kind).inc();
+      return d;
+    }
+    this.opts.metrics.feedInvalid.labels(d.invalid).inc();
+    return undefined;
+  }
+}
+
+/** At most `max` history readers at a time; the rest wait in order. */
+export class HistoryPool {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(
+    private readonly max: number,
+    private readonly onChange: (active: number, queued: number) => void = () => undefined,
+  ) {}
+
+  /** Resolves with a release function, or undefined when the signal aborts first. */
+  acquire(signal: AbortSignal): Promise<(() => void) | undefined> {
+    if (signal.aborted) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const grant = () => {
+        signal.removeEventListener('abort', onAbort);
+        this.active++;
+        this.changed();
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.active--;
+          this.queue.shift()?.();
+          this.changed();
+        });
+      };
+      const onAbort = () => {
+        const i = this.queue.indexOf(grant);
+        if (i >= 0) this.queue.splice(i, 1);
+        this.changed();
+        resolve(undefined);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      if (this.active < this.max) grant();
+      else {
+        this.queue.push(grant);
+        this.changed();
+      }
+    });
+  }
+
+  get stats(): { active: number; queued: number } {
+    return { active: this.active, queued: this.queue.length };
+  }
+
+  private changed(): void {
+    this.onChange(this.active, this.queue.length);
+  }
+}
