@@ -73,6 +73,10 @@ describe('ledgerflux run --sim', () => {
       execFileSync('cp', ['-r', path.join(ROOT, f), clone]);
     }
     symlinkSync(path.join(ROOT, 'node_modules'), path.join(clone, 'node_modules'));
+    // What `make demo` builds before it runs: the page's bundle (the services run from sources here).
+    execFileSync(process.execPath, ['--import', 'tsx', 'services/gateway/web/build.ts'], {
+      cwd: clone,
+    });
     run = spawn(
       process.execPath,
       ['--import', 'tsx', 'services/cli.ts', 'run', '--sim', '--products', 'BTC-USD,ETH-USD'],
@@ -112,6 +116,25 @@ describe('ledgerflux run --sim', () => {
       );
     });
 
+    // The page is served, and REST shows prices that move as the simulator trades.
+    const page = /page +(http:\/\/127\.0\.0\.1:(\d+)\/)/.exec(text());
+    expect(page, text()).not.toBeNull();
+    const pageUrl = page?.[1] ?? '';
+    const html = await (await fetch(pageUrl)).text();
+    expect(html).toContain('LedgerFlux');
+    const lastPrice = async () => {
+      const r = (await (await fetch(`${pageUrl}v1/products/BTC-USD`)).json()) as {
+        last_trade?: { price?: string; trade_id?: string } | null;
+      };
+      return r.last_trade?.trade_id;
+    };
+    const first = await waitFor('a BTC-USD trade over REST', lastPrice, { timeoutMs: 30_000 });
+    await waitFor(
+      'a newer BTC-USD trade over REST',
+      async () => ((await lastPrice()) ?? first) !== first,
+      { timeoutMs: 30_000 },
+    );
+
     run.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(text()).toContain('stopped; no process left behind');
@@ -122,7 +145,7 @@ describe('ledgerflux run --sim', () => {
         processesMentioning(pg?.[2] ?? clone).length === 0,
       { timeoutMs: 15_000 },
     );
-    for (const port of [nats?.[1], pg?.[1], metricsPort])
+    for (const port of [nats?.[1], pg?.[1], metricsPort, page?.[2]])
       expect(await portFree(Number(port)), `port ${String(port)}`).toBe(true);
   });
 });
