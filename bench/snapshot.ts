@@ -7,7 +7,7 @@ import { STREAMS, ensureTopology } from '../services/common/topology.js';
 import { CONSUMER_NAME, loadSnapshotterConfig } from '../services/snapshotter/config.js';
 import { planBatch } from '../services/snapshotter/core/batch.js';
 import type { ProductState } from '../services/snapshotter/core/state.js';
-import { isoFromUs, parseTimeUs } from '../services/snapshotter/core/time.js';
+import { isoFromUs, parseTimeUs } from '../services/common/time.js';
 import { createSnapshotterMetrics } from '../services/snapshotter/metrics.js';
 import { Store, connectPostgres, type Sql } from '../services/snapshotter/store.js';
 import { SnapshotWorker } from '../services/snapshotter/worker.js';

@@ -22,7 +22,7 @@ import type {
   TradeRange,
 } from './query-types.js';
 import type { Stamp } from './core/state.js';
-import { isoFromUs } from './core/time.js';
+import { isoFromUs } from '../common/time.js';
 import { STATE_SELECT } from './store.js';
 
 /**

@@ -9,7 +9,7 @@ import {
   type Column,
 } from './core/rows.js';
 import { nextBoundaryUs, productKey, type ProductState } from './core/state.js';
-import { isoFromUs } from './core/time.js';
+import { isoFromUs } from '../common/time.js';
 
 /**
  * Every statement the snapshotter writes with (the read side is queries.ts). A batch is

@@ -10,7 +10,7 @@ import { createLogger } from '../../services/common/logger.js';
 import { connectNats } from '../../services/common/nats.js';
 import { ensureTopology } from '../../services/common/topology.js';
 import { ROUTES } from '../../services/gateway/rest/routes.js';
-import { isoFromUs } from '../../services/snapshotter/core/time.js';
+import { isoFromUs } from '../../services/common/time.js';
 import { freePort } from '../harness/free-port.js';
 import { startNats } from '../harness/nats.js';
 import { fetchChecked } from '../harness/openapi-check.js';

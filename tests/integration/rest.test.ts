@@ -19,7 +19,7 @@ import {
   compareKeys,
 } from '../../services/snapshotter/core/candles.js';
 import { compareDec } from '../../services/snapshotter/core/decimal.js';
-import { isoFromUs } from '../../services/snapshotter/core/time.js';
+import { isoFromUs } from '../../services/common/time.js';
 import { SnapshotQueries } from '../../services/snapshotter/queries.js';
 import type { CandlesBody, ProductsBody } from '../../services/gateway/rest/schemas.js';
 import { PRODUCTS, START_US, WITH_DATA, startRestEnv, type RestEnv } from '../harness/rest-env.js';

@@ -16,7 +16,7 @@ import {
 } from '../../services/snapshotter/core/candles.js';
 import { compareDec } from '../../services/snapshotter/core/decimal.js';
 import type { ProductState } from '../../services/snapshotter/core/state.js';
-import { isoFromUs } from '../../services/snapshotter/core/time.js';
+import { isoFromUs } from '../../services/common/time.js';
 import {
   QueryError,
   SnapshotQueries,

@@ -12,7 +12,7 @@ import { createLogger } from '../../services/common/logger.js';
 import { planBatch, type BatchPlan } from '../../services/snapshotter/core/batch.js';
 import { STATE_COLUMNS } from '../../services/snapshotter/core/rows.js';
 import type { ProductState } from '../../services/snapshotter/core/state.js';
-import { isoFromUs } from '../../services/snapshotter/core/time.js';
+import { isoFromUs } from '../../services/common/time.js';
 import {
   MigrationError,
   SCHEMA_VERSION,

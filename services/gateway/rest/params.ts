@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CANDLE_INTERVAL_NAMES, type CandleInterval } from '../../snapshotter/core/candles.js';
 import { MAX_LIMIT } from '../../snapshotter/core/paging.js';
-import { isoFromUs, parseTimeUs } from '../../snapshotter/core/time.js';
+import { isoFromUs, parseTimeUs } from '../../common/time.js';
 import { RestError, type RestErrorCode } from './errors.js';
 
 /**

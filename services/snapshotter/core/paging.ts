@@ -1,4 +1,4 @@
-import { isoFromUs, parseTimeUs } from './time.js';
+import { isoFromUs, parseTimeUs } from '../../common/time.js';
 
 /**
  * Argument checks and opaque cursors for the read queries (pure: the gateway maps a

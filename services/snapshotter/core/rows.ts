@@ -1,7 +1,7 @@
 import type { Level } from '../../common/schemas/normalized.js';
 import type { GapRow, TradeRow } from './batch.js';
 import type { ProductState, Stamp } from './state.js';
-import { isoFromUs } from './time.js';
+import { isoFromUs } from '../../common/time.js';
 
 /**
  * Column layouts, declared once: each column names its SQL type and how to read it off a

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { Level, Normalized } from '../../../services/common/schemas/normalized.js';
-import { isoFromUs } from '../../../services/snapshotter/core/time.js';
+import { isoFromUs } from '../../../services/common/time.js';
 import type { Offsetted } from './model.js';
 
 /** 2024-01-01T00:00:00Z in µs. */

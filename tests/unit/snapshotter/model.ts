@@ -6,7 +6,7 @@ import type { Normalized, Trade } from '../../../services/common/schemas/normali
 import type { Candle, CandleTrade } from '../../../services/snapshotter/core/candles.js';
 import { addDec, compareDec } from '../../../services/snapshotter/core/decimal.js';
 import type { ProductState, Stamp } from '../../../services/snapshotter/core/state.js';
-import { parseTimeUs } from '../../../services/snapshotter/core/time.js';
+import { parseTimeUs } from '../../../services/common/time.js';
 
 export interface Offsetted {
   offset: number;

@@ -1,11 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  floorTo,
-  isoFromUs,
-  messageTimeUs,
-  parseTimeUs,
-} from '../../../services/snapshotter/core/time.js';
+import { isoFromUs, parseTimeUs } from '../../../services/common/time.js';
+import { floorTo, messageTimeUs } from '../../../services/snapshotter/core/time.js';
 
 describe('exchange times in µs', () => {
   it('parses RFC 3339 with 0 to 9 fractional digits, truncating past µs', () => {
