@@ -35,6 +35,9 @@ export class Ingestor {
   private resyncSub: Subscription | undefined;
   private gaugeTimer: NodeJS.Timeout | undefined;
   private waitingForRoom = false;
+  /** Label children resolved once: `labels()` hashes its arguments on every call. */
+  private readonly frameCounters = new Map<string, { inc(): void }>();
+  private readonly publishedCounters = new Map<string, { inc(): void }>();
   private subscribed = false;
 
   constructor(
@@ -61,7 +64,11 @@ export class Ingestor {
       },
       metrics: {
         settled: (outcome, seconds, duplicate) => {
-          this.metrics.published.labels(duplicate ? 'duplicate' : outcome).inc();
+          this.counterFor(
+            this.publishedCounters,
+            this.metrics.published,
+            duplicate ? 'duplicate' : outcome,
+          ).inc();
           if (outcome === 'stored') this.metrics.publishLatency.observe(seconds);
         },
       },
@@ -152,7 +159,7 @@ export class Ingestor {
   private handle(routed: Routed, recvUs: number): void {
     switch (routed.kind) {
       case 'duplicate':
-        this.metrics.frames.labels('match').inc();
+        this.counterFor(this.frameCounters, this.metrics.frames, 'match').inc();
         this.metrics.duplicates.labels(routed.product).inc();
         return;
       case 'dlq':
@@ -174,7 +181,7 @@ export class Ingestor {
       case 'publish': {
         const c = routed.classified;
         const type = c.kind === 'unparsable' ? 'other' : c.type;
-        this.metrics.frames.labels(frameTypeLabel(type)).inc();
+        this.counterFor(this.frameCounters, this.metrics.frames, frameTypeLabel(type)).inc();
         if (c.kind === 'product' && c.time !== undefined) {
           const exchangeMs = Date.parse(c.time);
           const lag = recvUs / 1e6 - exchangeMs / 1e3;
@@ -296,6 +303,19 @@ export class Ingestor {
     this.conn.send(subscribeMessage('subscribe', channels, [product]));
     this.metrics.resyncs.labels('resubscribed').inc();
     this.log.info({ product, reason }, 'book resubscribed');
+  }
+
+  private counterFor(
+    cache: Map<string, { inc(): void }>,
+    counter: { labels(label: string): { inc(): void } },
+    label: string,
+  ): { inc(): void } {
+    let child = cache.get(label);
+    if (child === undefined) {
+      child = counter.labels(label);
+      cache.set(label, child);
+    }
+    return child;
   }
 
   private markAll(state: MarkerState): void {
