@@ -39,6 +39,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           environment: 'node',
+          globalSetup: ['tests/harness/global-setup.ts'],
           setupFiles: ['tests/harness/cleanup.ts'],
           testTimeout: 120_000,
           hookTimeout: 60_000,
