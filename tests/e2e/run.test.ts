@@ -149,3 +149,56 @@ describe('ledgerflux run --sim', () => {
       expect(await portFree(Number(port)), `port ${String(port)}`).toBe(true);
   });
 });
+
+describe('ledgerflux run against an unreachable feed', () => {
+  it('says so within seconds and suggests make demo', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => {
+          resolve(port);
+        });
+      });
+    });
+    const lines: string[] = [];
+    const run = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'services/cli.ts',
+        'run',
+        '--feed-url',
+        `ws://127.0.0.1:${String(closed)}`,
+        '--products',
+        'BTC-USD',
+        '--shards',
+        '1',
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, NATS_URL: '', DATABASE_URL: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const exited = new Promise<number | null>((resolve) =>
+      run.once('exit', (code) => {
+        resolve(code);
+      }),
+    );
+    for (const s of [run.stdout, run.stderr])
+      s.on('data', (b: Buffer) => lines.push(...b.toString('utf8').split('\n')));
+    try {
+      await waitFor(
+        'the unreachable-feed report',
+        () => lines.some((l) => l.includes('could not be reached')),
+        { timeoutMs: 60_000 },
+      );
+      expect(lines.join('\n')).toMatch(/make demo/);
+    } finally {
+      run.kill('SIGINT');
+      expect(await exited).toBe(0);
+    }
+  });
+});
