@@ -49,17 +49,28 @@ async function handleProbe(
     extra?: (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
   },
 ): Promise<void> {
-  const path = (req.url ?? '/').split('?')[0];
+  if (await serveProbe((req.url ?? '/').split('?')[0] ?? '/', res, opts)) return;
+  if (opts.extra && (await opts.extra(req, res))) return;
+  res.writeHead(404, { 'content-type': 'application/json' });
+  res.end('{"code":"NOT_FOUND","message":"no such route"}');
+}
+
+/** Answers `/metrics`, `/healthz` and `/readyz`; false for any other path. */
+export async function serveProbe(
+  path: string,
+  res: ServerResponse,
+  opts: { registry: Registry; readiness: Readiness },
+): Promise<boolean> {
   if (path === '/metrics') {
     const body = await opts.registry.metrics();
     res.writeHead(200, { 'content-type': opts.registry.contentType });
     res.end(body);
-    return;
+    return true;
   }
   if (path === '/healthz') {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end('{"status":"ok"}');
-    return;
+    return true;
   }
   if (path === '/readyz') {
     const r = opts.readiness();
@@ -69,11 +80,9 @@ async function handleProbe(
         r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason ?? 'starting' },
       ),
     );
-    return;
+    return true;
   }
-  if (opts.extra && (await opts.extra(req, res))) return;
-  res.writeHead(404, { 'content-type': 'application/json' });
-  res.end('{"code":"NOT_FOUND","message":"no such route"}');
+  return false;
 }
 
 export function listen(server: Server, port: number, host: string): Promise<void> {

@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
-import { closeServer, listen, type Readiness } from '../common/metrics.js';
+import { closeServer, listen, serveProbe, type Readiness } from '../common/metrics.js';
 import type { ApiKeys } from './auth.js';
 import { errorFrame } from './core/frames.js';
 import { CLOSE } from './core/protocol.js';
@@ -113,27 +113,7 @@ async function handleHttp(
   opts: WsServerOptions,
 ): Promise<void> {
   const path = pathOf(req);
-  if (path === '/metrics') {
-    const body = await opts.registry.metrics();
-    res.writeHead(200, { 'content-type': opts.registry.contentType });
-    res.end(body);
-    return;
-  }
-  if (path === '/healthz') {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"status":"ok"}');
-    return;
-  }
-  if (path === '/readyz') {
-    const r = opts.readiness();
-    res.writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify(
-        r.ready ? { status: 'ready' } : { status: 'not_ready', reason: r.reason ?? 'starting' },
-      ),
-    );
-    return;
-  }
+  if (await serveProbe(path, res, opts)) return;
   if (path === '/ws') {
     res.writeHead(426, { 'content-type': 'application/json', upgrade: 'websocket' });
     res.end('{"code":"UPGRADE_REQUIRED","message":"connect with a WebSocket client"}');
