@@ -118,10 +118,22 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
     }),
   };
   m.in.labels(labels.shard).inc(0);
+  // The per-frame series, resolved once (labels() hashes its arguments on every call).
+  const hot = {
+    in: m.in.labels(labels.shard),
+    out: {
+      trade: m.out.labels(labels.shard, 'trade'),
+      ticker: m.out.labels(labels.shard, 'ticker'),
+      book: m.out.labels(labels.shard, 'book'),
+      status: m.out.labels(labels.shard, 'status'),
+    },
+    processing: m.processing.labels(labels.shard),
+    ingestToPublish: m.ingestToPublish.labels(labels.shard),
+  };
   for (const kind of ['trade', 'ticker', 'book', 'status']) m.out.labels(labels.shard, kind).inc(0);
   m.gaps.labels(labels.shard).inc(0);
   m.late.labels(labels.shard).inc(0);
-  return m;
+  return { ...m, hot };
 }
 
 /** Book-invalid reasons are ours, but keep the label set closed anyway. */

@@ -160,7 +160,7 @@ export class ShardWorker {
   }
 
   private onMessage(m: JsMsg): void {
-    this.metrics.in.labels(String(this.config.SHARD)).inc();
+    this.metrics.hot.in.inc();
     const parsed = parseRawSubject(m.subject);
     const headers = readRawHeaders(m);
     const state = parsed?.kind === 'product' ? this.products.get(parsed.product) : undefined;
@@ -228,11 +228,8 @@ export class ShardWorker {
       .publish(subject, enc.encode(JSON.stringify(out.message)), out.msgId, headers)
       .then(
         () => {
-          const shard = String(this.config.SHARD);
-          this.metrics.out.labels(shard, out.kind).inc();
-          this.metrics.ingestToPublish
-            .labels(shard)
-            .observe(Math.max(0, pubUs - out.message.recv_us) / 1e6);
+          this.metrics.hot.out[out.kind].inc();
+          this.metrics.hot.ingestToPublish.observe(Math.max(0, pubUs - out.message.recv_us) / 1e6);
           this.noteStored(product, out.src, out.message);
           if (ackKey !== undefined) {
             const p = this.pending.get(ackKey);
@@ -252,9 +249,7 @@ export class ShardWorker {
     if (p === undefined || p.outstanding > 0 || p.held) return;
     this.pending.delete(seq);
     p.msg.ack();
-    this.metrics.processing
-      .labels(String(this.config.SHARD))
-      .observe((performance.now() - p.startedMs) / 1000);
+    this.metrics.hot.processing.observe((performance.now() - p.startedMs) / 1000);
   }
 
   private noteStored(product: string, src: number, msg: Normalized): void {
