@@ -13,6 +13,7 @@ const BENCHMARKS: Record<string, () => Promise<Benchmark>> = {
   snapshot: async () => (await import('./snapshot.js')).snapshotBenchmark,
   gateway: async () => (await import('./gateway.js')).gatewayBenchmark,
   normalize: async () => (await import('./normalize.js')).normalizeBenchmark,
+  e2e: async () => (await import('./e2e.js')).e2eBenchmark,
 };
 
 function pad(s: string, n: number): string {

@@ -1,0 +1,225 @@
+import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Registry } from 'prom-client';
+import WebSocket from 'ws';
+import { LedgerFluxClient } from '../services/client/client.js';
+import { createLogger } from '../services/common/logger.js';
+import { connectNats, type NatsConnection } from '../services/common/nats.js';
+import { Publisher } from '../services/common/publisher.js';
+import { nowUs } from '../services/common/schemas/headers.js';
+import { parseTimeUs } from '../services/common/time.js';
+import { ensureTopology } from '../services/common/topology.js';
+import { loadIngestorConfig } from '../services/ingestor/config.js';
+import { Ingestor } from '../services/ingestor/service.js';
+import { startSimulator } from '../services/sim/server.js';
+import { freePort } from '../tests/harness/free-port.js';
+import { startNats } from '../tests/harness/nats.js';
+import { startService, type ServiceProcess } from '../tests/harness/service.js';
+import { waitFor } from '../tests/harness/wait.js';
+import type { BenchResult, Benchmark } from './types.js';
+
+/**
+ * End to end: simulator timestamp → ingestor → normalizer (process) → gateway (process) →
+ * WebSocket client (client library), at 1k and 5k frames/s and at full speed, beside the
+ * raw two-hop JetStream chain (publish → consume → republish → consume) in the same run.
+ */
+const PRODUCTS = ['BTC-USD', 'ETH-USD', 'SOL-USD'];
+const WINDOW_MS = 5_000;
+const log = createLogger('bench', 'silent');
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
+}
+
+/** Two JetStream hops; `rate` msgs/s or as fast as the window allows (undefined). */
+async function rawChain(
+  nc: NatsConnection,
+  rate: number | undefined,
+): Promise<{ perSec: number; p50: number; p99: number }> {
+  const jsm = await jetstreamManager(nc);
+  for (const [name, subj] of [
+    ['BENCH_A', 'bench.a'],
+    ['BENCH_B', 'bench.b'],
+  ] as const) {
+    await jsm.streams.delete(name).catch(() => undefined);
+    await jsm.streams.add({ name, subjects: [subj] });
+  }
+  const js = jetstream(nc);
+  const hopPub = new Publisher(nc, { window: 256, log });
+  const srcPub = new Publisher(nc, { window: 256, log });
+  const hop = await (
+    await js.consumers.get('BENCH_A', { deliver_policy: DeliverPolicy.All })
+  ).consume();
+  const sink = await (
+    await js.consumers.get('BENCH_B', { deliver_policy: DeliverPolicy.All })
+  ).consume();
+  let n = 0;
+  void (async () => {
+    for await (const m of hop)
+      void hopPub.publish({ subject: 'bench.b', payload: m.data, msgId: `b${String(n++)}` });
+  })();
+  const latencies: number[] = [];
+  let received = 0;
+  void (async () => {
+    for await (const m of sink) {
+      received++;
+      latencies.push((nowUs() - Number(dec.decode(m.data))) / 1000);
+    }
+  })();
+  const t0 = performance.now();
+  let sent = 0;
+  while (performance.now() - t0 < WINDOW_MS) {
+    if (rate === undefined) {
+      await srcPub.waitForRoom();
+      void srcPub.publish({
+        subject: 'bench.a',
+        payload: enc.encode(String(nowUs())),
+        msgId: `a${String(sent++)}`,
+      });
+    } else {
+      const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+      while (sent < due)
+        void srcPub.publish({
+          subject: 'bench.a',
+          payload: enc.encode(String(nowUs())),
+          msgId: `a${String(sent++)}`,
+        });
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  const elapsed = performance.now() - t0;
+  await waitFor('the raw chain to drain', () => received >= sent, { timeoutMs: 60_000 }).catch(
+    () => undefined,
+  );
+  await hop.close();
+  await sink.close();
+  await hopPub.close();
+  await srcPub.close();
+  return {
+    perSec: (received * 1000) / Math.max(elapsed, performance.now() - t0),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
+}
+
+/** A fresh nats-server per run: trade ids repeat across runs, and dedup would drop them. */
+async function pipeline(
+  rate: number | 'max',
+): Promise<{ perSec: number; p50: number; p99: number; trades: number }> {
+  const server = await startNats();
+  const url = server.url;
+  const nc = await connectNats({ servers: [url], name: 'bench-e2e', log, publishing: true });
+  await ensureTopology(nc, { replicas: 1 });
+  const port = await freePort();
+  const env = { NATS_URL: url, PRODUCTS: PRODUCTS.join(','), LOG_LEVEL: 'warn' };
+  const services: ServiceProcess[] = [
+    await startService('normalizer', { ...env, SHARDS: '1', SHARD: '0', METRICS_PORT: '0' }),
+    await startService('gateway', {
+      ...env,
+      GATEWAY_PORT: String(port),
+      DATABASE_URL: 'postgres://bench@127.0.0.1:1/none',
+    }),
+  ];
+  const sim = await startSimulator({
+    rate,
+    backpressure: rate === 'max',
+    products: PRODUCTS,
+    seed: 9,
+  });
+  const ingestor = new Ingestor(
+    loadIngestorConfig({ NATS_URL: url, COINBASE_WS_URL: sim.url, PRODUCTS: PRODUCTS.join(',') }),
+    nc,
+    log,
+    new Registry(),
+  );
+  await waitFor(
+    'the gateway',
+    async () =>
+      (await fetch(`http://127.0.0.1:${String(port)}/readyz`).catch(() => undefined))?.ok === true,
+    { timeoutMs: 30_000 },
+  );
+  const latencies: number[] = [];
+  let measuring = false;
+  const client = new LedgerFluxClient({ url: `ws://127.0.0.1:${String(port)}/ws`, WebSocket });
+  client.on((e) => {
+    if (!measuring || e.type !== 'update' || e.channel !== 'trades') return;
+    const t = parseTimeUs(e.data.time);
+    if (t !== undefined) latencies.push((nowUs() - t) / 1000);
+  });
+  client.subscribe({ channels: ['trades'], products: PRODUCTS, snapshot: false });
+  await ingestor.start();
+  const jsm = await jetstreamManager(nc);
+  const delivered = async () =>
+    (await jsm.consumers.info('MD_RAW', 'normalizer-0').catch(() => undefined))?.delivered
+      .stream_seq ?? 0;
+  await waitFor('frames through the normalizer', async () => (await delivered()) > 0, {
+    timeoutMs: 30_000,
+  });
+  await new Promise((r) => setTimeout(r, 1_000));
+  measuring = true;
+  const a = await delivered();
+  const t0 = performance.now();
+  await new Promise((r) => setTimeout(r, WINDOW_MS));
+  const perSec = (((await delivered()) - a) * 1000) / (performance.now() - t0);
+  measuring = false;
+  client.close();
+  await ingestor.stop();
+  await sim.stop();
+  for (const s of services) await s.stop();
+  await nc.close();
+  await server.stop();
+  return {
+    perSec,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    trades: latencies.length,
+  };
+}
+
+export const e2eBenchmark: Benchmark = {
+  description:
+    'simulator timestamp → ingestor → normalizer → gateway → client, beside two raw JetStream hops',
+  async run() {
+    const server = await startNats();
+    try {
+      const nc = await connectNats({ servers: [server.url], name: 'bench', log, publishing: true });
+      await ensureTopology(nc, { replicas: 1 });
+      const rawMax = await rawChain(nc, undefined);
+      const raw1k = await rawChain(nc, 1000);
+      const out: BenchResult[] = [];
+      const e2eMax = await pipeline('max');
+      out.push({
+        name: 'e2e: frames/s at full speed',
+        value: e2eMax.perSec,
+        unit: 'frames/s',
+        baseline: rawMax.perSec,
+        target: '>= 50% of the raw two-hop chain',
+        details: { trades: e2eMax.trades },
+      });
+      for (const rate of [1000, 5000]) {
+        const r = await pipeline(rate);
+        out.push({
+          name: `e2e: p50 at ${String(rate)} frames/s`,
+          value: r.p50,
+          unit: 'ms',
+          baseline: raw1k.p50,
+          details: { trades: r.trades, framesPerSec: Math.round(r.perSec) },
+        });
+        out.push({
+          name: `e2e: p99 at ${String(rate)} frames/s`,
+          value: r.p99,
+          unit: 'ms',
+          baseline: raw1k.p99,
+          ...(rate === 1000 ? { target: '<= 2x the raw chain p99 at 1k msgs/s' } : {}),
+        });
+      }
+      await nc.close();
+      return out;
+    } finally {
+      await server.stop();
+    }
+  },
+};
