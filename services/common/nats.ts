@@ -98,3 +98,23 @@ export function watchStatus(
   })();
   void nc.closed().then(() => onState?.('closed'));
 }
+
+/** The NATS fields every service config has (`natsServiceFields`). */
+export interface NatsServiceConfig {
+  NATS_URL: readonly string[];
+  NATS_USER?: string | undefined;
+  NATS_PASSWORD?: string | undefined;
+}
+
+/** `connectNats` with the servers and credentials of a service's config. */
+export function connectFromConfig(
+  config: NatsServiceConfig,
+  opts: Omit<NatsConnectOptions, 'servers' | 'user' | 'pass'>,
+): Promise<NatsConnection> {
+  return connectNats({
+    ...opts,
+    servers: config.NATS_URL,
+    user: config.NATS_USER,
+    pass: config.NATS_PASSWORD,
+  });
+}

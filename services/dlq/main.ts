@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { configOrReport, loadConfig, natsServiceFields } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
-import { connectNats } from '../common/nats.js';
+import { connectFromConfig } from '../common/nats.js';
 import { H } from '../common/schemas/headers.js';
 import { parseRawSubject } from '../common/subjects.js';
 import { STREAMS } from '../common/topology.js';
@@ -52,12 +52,9 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const config = configOrReport('dlq', () => loadConfig(DlqConfigSchema, process.env));
   if (config === undefined) return 2;
   const log = createLogger('dlq', 'warn');
-  const nc = await connectNats({
-    servers: config.NATS_URL,
+  const nc = await connectFromConfig(config, {
     name: 'ledgerflux-dlq',
     log,
-    user: config.NATS_USER,
-    pass: config.NATS_PASSWORD,
     publishing: true,
   });
   try {

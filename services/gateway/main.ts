@@ -2,7 +2,7 @@ import { ConfigError } from '../common/config.js';
 import { runService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry } from '../common/metrics.js';
-import { connectNats } from '../common/nats.js';
+import { connectFromConfig } from '../common/nats.js';
 import { loadGatewayConfig, type GatewayConfig } from './config.js';
 import { startGateway } from './gateway.js';
 import { createHttpApi } from './http-api.js';
@@ -27,12 +27,9 @@ export async function main(_argv: string[]): Promise<number | undefined> {
   const log = createLogger('gateway', config.LOG_LEVEL);
   const registry = createRegistry('gateway');
   await runService({ name: 'gateway', log }, async (ctx) => {
-    const nc = await connectNats({
-      servers: config.NATS_URL,
+    const nc = await connectFromConfig(config, {
       name: 'ledgerflux-gateway',
       log,
-      user: config.NATS_USER,
-      pass: config.NATS_PASSWORD,
       signal: ctx.signal,
     });
     ctx.onStop('nats', () => nc.drain());

@@ -3,7 +3,7 @@ import { describeError } from '../common/errors.js';
 import { runService, sleep } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry, startProbeServer } from '../common/metrics.js';
-import { connectNats } from '../common/nats.js';
+import { connectFromConfig } from '../common/nats.js';
 import { verifyTopology } from '../common/topology.js';
 import { loadIngestorConfig } from './config.js';
 import { Ingestor } from './service.js';
@@ -26,12 +26,9 @@ export async function main(_argv: string[]): Promise<number | undefined> {
       readiness: ctx.readiness,
     });
     ctx.onStop('probe server', () => probes.close());
-    const nc = await connectNats({
-      servers: config.NATS_URL,
+    const nc = await connectFromConfig(config, {
       name: 'ledgerflux-ingestor',
       log,
-      user: config.NATS_USER,
-      pass: config.NATS_PASSWORD,
       publishing: true,
     });
     ctx.onStop('nats', () => nc.drain());

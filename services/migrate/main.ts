@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../common/config.js';
 import { describeError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
-import { connectNats } from '../common/nats.js';
+import { connectFromConfig } from '../common/nats.js';
 import { ensureTopology, streamConfigs } from '../common/topology.js';
 import { applyMigrations } from '../snapshotter/migrate-sql.js';
 import { connectPostgres } from '../snapshotter/store.js';
@@ -23,12 +23,9 @@ export interface MigrateParts {
 
 /** Creates (or updates) the JetStream topology. Idempotent; safe to run on every deploy. */
 export async function migrate(config: MigrateConfig, log: Logger): Promise<void> {
-  const nc = await connectNats({
-    servers: config.NATS_URL,
+  const nc = await connectFromConfig(config, {
     name: 'ledgerflux-migrate',
     log,
-    user: config.NATS_USER,
-    pass: config.NATS_PASSWORD,
   });
   try {
     await ensureTopology(nc, { replicas: config.JS_REPLICAS });

@@ -3,7 +3,7 @@ import { describeError } from '../common/errors.js';
 import { runService, sleep } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry, startProbeServer } from '../common/metrics.js';
-import { connectNats } from '../common/nats.js';
+import { connectFromConfig } from '../common/nats.js';
 import { ErrorCode, isLedgerFluxError } from '../common/errors.js';
 import { loadNormalizerConfig } from './config.js';
 import { createNormalizerMetrics } from './metrics.js';
@@ -22,12 +22,9 @@ export async function main(_argv: string[]): Promise<number | undefined> {
       readiness: ctx.readiness,
     });
     ctx.onStop('probe server', () => probes.close());
-    const nc = await connectNats({
-      servers: config.NATS_URL,
+    const nc = await connectFromConfig(config, {
       name: `ledgerflux-normalizer-${String(config.SHARD)}`,
       log,
-      user: config.NATS_USER,
-      pass: config.NATS_PASSWORD,
       publishing: true,
     });
     ctx.onStop('nats', () => nc.drain());

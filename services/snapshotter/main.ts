@@ -3,7 +3,7 @@ import { describeError } from '../common/errors.js';
 import { runService, sleep } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry, startProbeServer } from '../common/metrics.js';
-import { connectNats } from '../common/nats.js';
+import { connectFromConfig } from '../common/nats.js';
 import { loadSnapshotterConfig, type SnapshotterConfig } from './config.js';
 import { createSnapshotterMetrics } from './metrics.js';
 import { CONSUMER_NAME } from './config.js';
@@ -43,12 +43,9 @@ export async function main(_argv: string[]): Promise<number | undefined> {
       applicationName: 'ledgerflux-snapshotter',
     });
     ctx.onStop('postgres', () => sql.end({ timeout: 5 }));
-    const nc = await connectNats({
-      servers: config.NATS_URL,
+    const nc = await connectFromConfig(config, {
       name: 'ledgerflux-snapshotter',
       log,
-      user: config.NATS_USER,
-      pass: config.NATS_PASSWORD,
     });
     ctx.onStop('nats', () => nc.drain());
     const store = new Store(sql, CONSUMER_NAME, STREAMS.norm);
