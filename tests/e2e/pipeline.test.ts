@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { LedgerFluxClient } from '../../services/client/client.js';
 import type { ClientEvent } from '../../services/client/types.js';
 import { missedIds } from '../../services/sim/core/control-log.js';
-import { startPipeline, type Pipeline } from '../harness/pipeline.js';
+import { TEST_REORDER_WINDOW_MS, startPipeline, type Pipeline } from '../harness/pipeline.js';
 import { startService } from '../harness/service.js';
 import { drainDurables, readStream } from '../harness/streams.js';
 import { waitFor } from '../harness/wait.js';
@@ -78,6 +78,7 @@ describe('the pipeline end to end under faults and restarts', () => {
       SHARDS: '1',
       SHARD: '0',
       METRICS_PORT: '0',
+      REORDER_WINDOW_MS: TEST_REORDER_WINDOW_MS,
     });
     let before = count();
     await waitFor('trades after the normalizer restart', () => count() > before + 10, {

@@ -21,6 +21,7 @@ import {
   type SimulatorOptions,
 } from '../../services/sim/server.js';
 import { startNats, type NatsServer } from '../harness/nats.js';
+import { TEST_REORDER_WINDOW_MS } from '../harness/pipeline.js';
 import { startService, type ServiceProcess } from '../harness/service.js';
 import { drainDurables, readStream } from '../harness/streams.js';
 import { waitFor } from '../harness/wait.js';
@@ -54,6 +55,7 @@ function normalizer(server: NatsServer, shard: number): Promise<ServiceProcess> 
     SHARDS: '2',
     SHARD: String(shard),
     METRICS_PORT: '0',
+    REORDER_WINDOW_MS: TEST_REORDER_WINDOW_MS,
   });
 }
 
