@@ -34,6 +34,10 @@ test-int: install ## integration tests against real nats-server and PostgreSQL
 test-e2e: install ## end-to-end: the whole pipeline, `ledgerflux run --sim`, faults
 	$(NPM) run test:e2e
 
+.PHONY: test-live
+test-live: install ## dashboards, alert rules and scrape config under Debian's prometheus/promtool
+	$(NPM) run test:live
+
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test

@@ -38,6 +38,21 @@ export default defineConfig({
       },
       {
         test: {
+          // Debian's prometheus and promtool over the repository's dashboards, rules and
+          // scrape config; a short pipeline run with private servers (no shared cluster).
+          // After the other projects: its six processes would otherwise starve their
+          // timing-sensitive tests of the two cores.
+          name: 'live',
+          include: ['tests/live/**/*.test.ts'],
+          environment: 'node',
+          sequence: { groupOrder: 1 },
+          setupFiles: ['tests/harness/cleanup.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           environment: 'node',

@@ -99,6 +99,25 @@ export function watchStatus(
   void nc.closed().then(() => onState?.('closed'));
 }
 
+/**
+ * Keeps a service's `ledgerflux_<service>_nats_connected` gauge at 1 while the client is
+ * connected and 0 from a disconnect until the reconnect (and after close), from the
+ * client's own status events rather than from polling `isClosed()` (false while
+ * reconnecting).
+ */
+export function trackNatsConnected(nc: NatsConnection, gauge: { set(value: number): void }): void {
+  gauge.set(nc.isClosed() ? 0 : 1);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') gauge.set(0);
+      else if (s.type === 'reconnect') gauge.set(1);
+    }
+  })();
+  void nc.closed().then(() => {
+    gauge.set(0);
+  });
+}
+
 /** The NATS fields every service config has (`natsServiceFields`). */
 export interface NatsServiceConfig {
   NATS_URL: readonly string[];

@@ -106,6 +106,7 @@ export class Feed {
   private messages: ConsumerMessages | undefined;
   private readonly products: ReadonlySet<string>;
   private caughtUp = false;
+  private pendingAfterLast = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -146,6 +147,7 @@ export class Feed {
         try {
           const fm = this.decodeJs(m);
           if (fm !== undefined) sink.onMessage(fm);
+          this.pendingAfterLast = m.info.pending;
           if (!this.caughtUp && m.info.pending === 0) this.markCaughtUp(sink);
         } catch (err) {
           this.opts.log.error({ err: describeError(err), seq: m.seq }, 'fan-out failed');
@@ -178,6 +180,11 @@ export class Feed {
 
   async stop(): Promise<void> {
     await this.messages?.close().catch(() => undefined);
+  }
+
+  /** Messages the shared consumer had yet to deliver after the last one it delivered. */
+  get pending(): number {
+    return this.pendingAfterLast;
   }
 
   async streamBounds(): Promise<{ first: number; last: number }> {

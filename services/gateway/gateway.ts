@@ -57,7 +57,7 @@ export async function startGateway(
   deps: GatewayDeps,
 ): Promise<Gateway> {
   const { nc, log } = deps;
-  const metrics = createGatewayMetrics(deps.registry);
+  const metrics = createGatewayMetrics(deps.registry, { feedLag: () => feed.pending });
   const hub = new Hub({
     products: config.PRODUCTS,
     ringCapacity: config.RESUME_BUFFER,

@@ -23,7 +23,12 @@ export function closeLabel(code: number): CloseLabel {
   return (CLOSE_LABELS as readonly string[]).includes(s) ? (s as CloseLabel) : 'other';
 }
 
-export function createGatewayMetrics(registry: Registry) {
+/** Values read when Prometheus scrapes, not sampled on a timer. */
+export interface GatewaySamples {
+  feedLag(): number;
+}
+
+export function createGatewayMetrics(registry: Registry, samples?: GatewaySamples) {
   const registers = [registry];
   const m = {
     connections: new Gauge({
@@ -70,7 +75,7 @@ export function createGatewayMetrics(registry: Registry) {
     }),
     slowGaps: new Counter({
       name: 'ledgerflux_gateway_slow_client_gaps_total',
-      help: 'slow_client gap frames sent',
+      help: 'Gap frames with reason slow_client sent to slow clients',
       registers,
     }),
     droppedTrades: new Counter({
@@ -92,7 +97,7 @@ export function createGatewayMetrics(registry: Registry) {
     }),
     latency: new Histogram({
       name: 'ledgerflux_gateway_delivery_latency_seconds',
-      help: 'Lf-Pub-Us to the socket write of the last live subscriber, per message',
+      help: 'Hop 3: normalized publish (Lf-Pub-Us) to the socket write of the last live subscriber, per message',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
     }),
@@ -114,6 +119,14 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['source'],
       registers,
     }),
+    feedLag: new Gauge({
+      name: 'ledgerflux_gateway_feed_lag_messages',
+      help: 'MD_NORM messages not yet delivered to the shared consumer (pending of the last message), at scrape time',
+      registers,
+      collect() {
+        if (samples !== undefined) this.set(samples.feedLag());
+      },
+    }),
     historyReaders: new Gauge({
       name: 'ledgerflux_gateway_history_readers',
       help: 'Short-lived ordered consumers reading old offsets, by state',
@@ -127,7 +140,7 @@ export function createGatewayMetrics(registry: Registry) {
     }),
     natsConnected: new Gauge({
       name: 'ledgerflux_gateway_nats_connected',
-      help: '1 while connected to NATS',
+      help: '1 while connected to NATS, 0 while disconnected or reconnecting',
       registers,
     }),
   };
@@ -137,5 +150,7 @@ export function createGatewayMetrics(registry: Registry) {
   for (const source of ['ring', 'history', 'expired']) m.resumes.labels(source).inc(0);
   for (const kind of ['trade', 'ticker', 'book', 'status']) m.feedMessages.labels(kind).inc(0);
   for (const state of ['active', 'queued']) m.historyReaders.labels(state).set(0);
+  for (const reason of ['limit', 'not_ready']) m.rejected.labels(reason).inc(0);
+  for (const reason of ['schema', 'unconfigured']) m.feedInvalid.labels(reason).inc(0);
   return m;
 }

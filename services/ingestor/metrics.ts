@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { MarkerState } from './core/route.js';
+import type { CloseCause } from './feeds/ws-connection.js';
 
 /** Frame types the Exchange feed documents; anything else counts as `other` (bounded labels). */
 const KNOWN_TYPES = new Set([
@@ -19,7 +21,17 @@ export function frameTypeLabel(type: string): string {
 
 export type IngestorMetrics = ReturnType<typeof createIngestorMetrics>;
 
-export function createIngestorMetrics(registry: Registry, products: readonly string[]) {
+/** Values read when Prometheus scrapes, not sampled on a timer. */
+export interface IngestorSamples {
+  lastFrameAgeSeconds(): number;
+  publishInFlight(): number;
+}
+
+export function createIngestorMetrics(
+  registry: Registry,
+  products: readonly string[],
+  samples?: IngestorSamples,
+) {
   const registers = [registry];
   const m = {
     frames: new Counter({
@@ -35,7 +47,7 @@ export function createIngestorMetrics(registry: Registry, products: readonly str
     }),
     published: new Counter({
       name: 'ledgerflux_ingestor_published_total',
-      help: 'Publishes settled, by outcome (stored, duplicate, rejected, lost)',
+      help: 'Publishes to MD_RAW and MD_DLQ settled, by outcome (stored, duplicate, rejected, lost)',
       labelNames: ['outcome'],
       registers,
     }),
@@ -46,14 +58,14 @@ export function createIngestorMetrics(registry: Registry, products: readonly str
       registers,
     }),
     dlq: new Counter({
-      name: 'ledgerflux_ingestor_dlq_total',
+      name: 'ledgerflux_ingestor_dlq_frames_total',
       help: 'Frames sent to MD_DLQ, by reason',
       labelNames: ['reason'],
       registers,
     }),
     reconnects: new Counter({
       name: 'ledgerflux_ingestor_reconnects_total',
-      help: 'Feed reconnects, by cause',
+      help: 'Feed connections lost (each followed by a reconnect), by cause',
       labelNames: ['cause'],
       registers,
     }),
@@ -63,26 +75,32 @@ export function createIngestorMetrics(registry: Registry, products: readonly str
       registers,
     }),
     sinceLastFrame: new Gauge({
-      name: 'ledgerflux_ingestor_seconds_since_last_frame_seconds',
-      help: 'Seconds since the last frame from the feed',
+      name: 'ledgerflux_ingestor_feed_last_frame_age_seconds',
+      help: 'Seconds since the last frame from the feed (since the start while none came), at scrape time',
       registers,
+      collect() {
+        if (samples !== undefined) this.set(samples.lastFrameAgeSeconds());
+      },
     }),
     publishLatency: new Histogram({
       name: 'ledgerflux_ingestor_publish_latency_seconds',
-      help: 'Publish to PubAck',
+      help: 'Publish to PubAck of frames stored in MD_RAW',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
       registers,
     }),
     exchangeToIngest: new Histogram({
       name: 'ledgerflux_ingestor_exchange_to_ingest_seconds',
-      help: 'Exchange time to receipt, for frames with a time',
+      help: 'Hop 1: exchange time to receipt by the ingestor, for frames with a time',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers,
     }),
     inFlight: new Gauge({
-      name: 'ledgerflux_ingestor_publish_in_flight',
-      help: 'Publishes awaiting their PubAck',
+      name: 'ledgerflux_ingestor_publish_in_flight_messages',
+      help: 'Publishes awaiting their PubAck, at scrape time',
       registers,
+      collect() {
+        if (samples !== undefined) this.set(samples.publishInFlight());
+      },
     }),
     paused: new Counter({
       name: 'ledgerflux_ingestor_backpressure_pauses_total',
@@ -97,12 +115,12 @@ export function createIngestorMetrics(registry: Registry, products: readonly str
     }),
     exchangeErrors: new Counter({
       name: 'ledgerflux_ingestor_exchange_errors_total',
-      help: 'error frames from the feed',
+      help: 'Error frames received from the feed',
       registers,
     }),
     markers: new Counter({
       name: 'ledgerflux_ingestor_markers_total',
-      help: 'lf_feed marker frames published, by state',
+      help: 'Marker frames (lf_feed) published into MD_RAW, by state',
       labelNames: ['state'],
       registers,
     }),
@@ -120,11 +138,21 @@ export function createIngestorMetrics(registry: Registry, products: readonly str
     }),
     natsConnected: new Gauge({
       name: 'ledgerflux_ingestor_nats_connected',
-      help: '1 while connected to NATS',
+      help: '1 while connected to NATS, 0 while disconnected or reconnecting',
       registers,
     }),
   };
+  // Every series a dashboard or alert reads exists from the start (a rate over a
+  // missing series is no data, not zero).
   for (const p of products) m.duplicates.labels(p).inc(0);
   for (const t of [...KNOWN_TYPES, 'other']) m.frames.labels(t).inc(0);
+  for (const o of ['stored', 'duplicate', 'rejected', 'lost']) m.published.labels(o).inc(0);
+  for (const r of ['unparsable', 'too_large']) m.dlq.labels(r).inc(0);
+  for (const c of ['remote', 'stale', 'dead_peer', 'error', 'requested'] satisfies CloseCause[])
+    m.reconnects.labels(c).inc(0);
+  for (const s of ['connected', 'stale', 'resubscribed', 'dropped'] satisfies MarkerState[])
+    m.markers.labels(s).inc(0);
+  for (const r of ['resubscribed', 'coalesced', 'rejected']) m.resyncs.labels(r).inc(0);
+  m.connected.set(0);
   return m;
 }

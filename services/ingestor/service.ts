@@ -1,7 +1,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../common/logger.js';
-import { MIN_MAX_PAYLOAD } from '../common/nats.js';
+import { MIN_MAX_PAYLOAD, trackNatsConnected } from '../common/nats.js';
 import { Publisher, type Discontinuity, type PublishOutcome } from '../common/publisher.js';
 import { nowUs } from '../common/schemas/headers.js';
 import { parseRawSubject, resyncSubject, type Feed } from '../common/subjects.js';
@@ -33,12 +33,13 @@ export class Ingestor {
   private readonly lastResync = new Map<string, number>();
   private readonly pendingResync = new Map<string, NodeJS.Timeout>();
   private resyncSub: Subscription | undefined;
-  private gaugeTimer: NodeJS.Timeout | undefined;
   private waitingForRoom = false;
   /** Label children resolved once: `labels()` hashes its arguments on every call. */
   private readonly frameCounters = new Map<string, { inc(): void }>();
   private readonly publishedCounters = new Map<string, { inc(): void }>();
   private subscribed = false;
+  /** Receipt time of the last frame (µs); the start until one arrives (the stale alert). */
+  private lastFrameUs = nowUs();
 
   constructor(
     private readonly config: Readonly<IngestorConfig>,
@@ -46,7 +47,10 @@ export class Ingestor {
     private readonly log: Logger,
     registry: Registry,
   ) {
-    this.metrics = createIngestorMetrics(registry, config.PRODUCTS);
+    this.metrics = createIngestorMetrics(registry, config.PRODUCTS, {
+      lastFrameAgeSeconds: () => Math.max(0, nowUs() - this.lastFrameUs) / 1e6,
+      publishInFlight: () => this.publisher.inFlight,
+    });
     const maxPayload = nc.info?.max_payload ?? MIN_MAX_PAYLOAD;
     this.router = new FrameRouter({
       feed: this.feed,
@@ -108,19 +112,13 @@ export class Ingestor {
         msg.respond(enc.encode(JSON.stringify(this.onResyncRequest(msg.data))));
       },
     });
-    this.gaugeTimer = setInterval(() => {
-      this.metrics.sinceLastFrame.set(this.conn.millisSinceLastFrame / 1000);
-      this.metrics.inFlight.set(this.publisher.inFlight);
-      this.metrics.natsConnected.set(this.nc.isClosed() ? 0 : 1);
-    }, 1_000);
-    this.gaugeTimer.unref();
+    trackNatsConnected(this.nc, this.metrics.natsConnected);
     this.conn.start();
     await Promise.resolve();
   }
 
   /** Stop reading, publish what was read, stop serving resyncs. */
   async stop(): Promise<void> {
-    if (this.gaugeTimer !== undefined) clearInterval(this.gaugeTimer);
     for (const t of this.pendingResync.values()) clearTimeout(t);
     await this.conn.stop();
     this.resyncSub?.unsubscribe();
@@ -142,6 +140,7 @@ export class Ingestor {
   }
 
   private onFrame(data: Buffer, recvUs: number): void {
+    this.lastFrameUs = recvUs;
     this.metrics.bytes.inc(data.byteLength);
     const routed = this.router.route(data, undefined, recvUs);
     this.handle(routed, recvUs);

@@ -3,7 +3,7 @@ import { describeError } from '../common/errors.js';
 import { runService, sleep } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { createRegistry, startProbeServer } from '../common/metrics.js';
-import { connectFromConfig } from '../common/nats.js';
+import { connectFromConfig, trackNatsConnected } from '../common/nats.js';
 import { ErrorCode, isLedgerFluxError } from '../common/errors.js';
 import { loadNormalizerConfig } from './config.js';
 import { createNormalizerMetrics } from './metrics.js';
@@ -28,6 +28,7 @@ export async function main(_argv: string[]): Promise<number | undefined> {
       publishing: true,
     });
     ctx.onStop('nats', () => nc.drain());
+    trackNatsConnected(nc, metrics.natsConnected.labels(String(config.SHARD)));
     const worker = new ShardWorker(config, nc, log, metrics, (err) => {
       ctx.setReady(false, `shard failed: ${describeError(err)}`);
     });

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { FLAGS } from '../common/schemas/normalized.js';
 
 export type NormalizerMetrics = ReturnType<typeof createNormalizerMetrics>;
 
@@ -19,7 +20,7 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
       registers,
     }),
     dlq: new Counter({
-      name: 'ledgerflux_normalizer_dlq_total',
+      name: 'ledgerflux_normalizer_dlq_frames_total',
       help: 'Raw frames sent to MD_DLQ, by reason',
       labelNames: ['shard', 'reason'],
       registers,
@@ -80,27 +81,27 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
     }),
     processing: new Histogram({
       name: 'ledgerflux_normalizer_processing_seconds',
-      help: 'Raw frame consumed to its outputs stored',
+      help: 'Raw frame consumed to its outputs stored and the frame acked',
       labelNames: ['shard'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
     ingestToPublish: new Histogram({
       name: 'ledgerflux_normalizer_ingest_to_publish_seconds',
-      help: 'Lf-Recv-Us to normalized publish',
+      help: 'Hop 2: receipt by the ingestor (Lf-Recv-Us) to the normalized publish (Lf-Pub-Us), per stored output',
       labelNames: ['shard'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers,
     }),
     lag: new Gauge({
       name: 'ledgerflux_normalizer_consumer_lag_messages',
-      help: 'Messages pending on the durable consumer',
+      help: 'MD_RAW messages not yet delivered to the durable normalizer-<shard> (num_pending), sampled every 2 s',
       labelNames: ['shard'],
       registers,
     }),
     ackPending: new Gauge({
       name: 'ledgerflux_normalizer_ack_pending_messages',
-      help: 'Raw frames awaiting their outputs',
+      help: 'Raw frames received and not yet acked (awaiting their outputs)',
       labelNames: ['shard'],
       registers,
     }),
@@ -112,7 +113,7 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
     }),
     natsConnected: new Gauge({
       name: 'ledgerflux_normalizer_nats_connected',
-      help: '1 while connected to NATS',
+      help: '1 while connected to NATS, 0 while disconnected or reconnecting',
       labelNames: ['shard'],
       registers,
     }),
@@ -130,25 +131,40 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
     processing: m.processing.labels(labels.shard),
     ingestToPublish: m.ingestToPublish.labels(labels.shard),
   };
-  for (const kind of ['trade', 'ticker', 'book', 'status']) m.out.labels(labels.shard, kind).inc(0);
-  m.gaps.labels(labels.shard).inc(0);
-  m.late.labels(labels.shard).inc(0);
+  // Every series a dashboard or alert reads exists from the start (a rate over a
+  // missing series is no data, not zero).
+  const s = labels.shard;
+  for (const kind of ['trade', 'ticker', 'book', 'status']) m.out.labels(s, kind).inc(0);
+  for (const reason of ['schema', 'unknown_type', 'bad_header']) m.dlq.labels(s, reason).inc(0);
+  for (const flag of FLAGS) m.flags.labels(s, flag).inc(0);
+  for (const kind of ['trade', 'ticker']) m.duplicates.labels(s, kind).inc(0);
+  for (const reason of INVALID_REASONS) m.bookInvalid.labels(s, reason).inc(0);
+  for (const result of ['accepted', 'refused', 'no_answer'])
+    m.resyncRequests.labels(s, result).inc(0);
+  for (const c of [m.late, m.gaps, m.gapTrades, m.bookResyncs, m.skipped]) c.labels(s).inc(0);
+  m.lag.labels(s).set(0);
+  m.ackPending.labels(s).set(0);
+  m.held.labels(s).set(0);
   return { ...m, hot };
 }
 
+const INVALID_REASONS = [
+  'restart',
+  'no_snapshot',
+  'crossed',
+  'dropped_levels',
+  'missing_frame',
+  'swapped_frame',
+  'reconnect',
+  'connection_joined',
+  'too_large',
+  'resubscribed',
+  'resync_request',
+  'dropped',
+  'other',
+];
+
 /** Book-invalid reasons are ours, but keep the label set closed anyway. */
 export function invalidReasonLabel(reason: string): string {
-  const known = [
-    'restart',
-    'no_snapshot',
-    'crossed',
-    'dropped_levels',
-    'missing_frame',
-    'swapped_frame',
-    'reconnect',
-    'connection_joined',
-    'too_large',
-    'resubscribed',
-  ];
-  return known.includes(reason) ? reason : 'other';
+  return INVALID_REASONS.includes(reason) ? reason : 'other';
 }

@@ -398,9 +398,8 @@ export class ShardWorker {
     try {
       const info = await consumer.info(false);
       this.metrics.lag.labels(String(this.config.SHARD)).set(info.num_pending);
-      this.metrics.natsConnected.labels(String(this.config.SHARD)).set(this.nc.isClosed() ? 0 : 1);
     } catch {
-      this.metrics.natsConnected.labels(String(this.config.SHARD)).set(0);
+      // NATS away: the gauge keeps its last value; nats_connected tells.
     }
   }
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { MissReason } from './core/control-log.js';
+import { MISS_REASONS, type MissReason } from './core/control-log.js';
 import type { FrameKind } from './core/faults.js';
 
 type Inc = { inc(n?: number): void };
@@ -22,7 +22,7 @@ export class SimMetrics {
   constructor(registry: Registry) {
     const registers = [registry];
     this.connectionsOpen = new Gauge({
-      name: 'ledgerflux_sim_connections_open',
+      name: 'ledgerflux_sim_connections',
       help: 'WebSocket connections currently open',
       registers,
     });
@@ -78,6 +78,10 @@ export class SimMetrics {
       buckets: [1e3, 1e4, 1e5, 1e6, 4e6, 8e6, 16e6],
       registers,
     });
+    // Series that dashboards read exist from the start (a rate over none is no data).
+    for (const reason of MISS_REASONS) this.tradesMissed.labels(reason).inc(0);
+    for (const fault of ['drop', 'dup', 'reorder', 'malformed', 'stall', 'close'])
+      this.faults.labels(fault).inc(0);
   }
 
   private child(counter: Counter, label: string, value: string): Inc {

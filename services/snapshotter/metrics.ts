@@ -34,13 +34,13 @@ export function createSnapshotterMetrics(registry: Registry) {
     }),
     publishToCommit: new Histogram({
       name: 'ledgerflux_snapshotter_publish_to_commit_seconds',
-      help: 'Normalized publish (Lf-Pub-Us) to the PostgreSQL commit that holds the message',
+      help: 'Hop 4: normalized publish (Lf-Pub-Us) to the PostgreSQL commit that holds the message (up to 16 samples per batch)',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     }),
     lag: new Gauge({
       name: 'ledgerflux_snapshotter_consumer_lag_messages',
-      help: 'MD_NORM messages not yet delivered to the snapshotter durable (num_pending)',
+      help: 'MD_NORM messages not yet delivered to the durable snapshotter (num_pending), sampled every 2 s',
       registers,
     }),
     ackPending: new Gauge({
@@ -55,7 +55,7 @@ export function createSnapshotterMetrics(registry: Registry) {
     }),
     retries: new Counter({
       name: 'ledgerflux_snapshotter_retries_total',
-      help: 'Retried operations, by operation (commit, start)',
+      help: 'Failed attempts that were retried, by operation (commit: a batch commit PostgreSQL refused or did not answer; start)',
       labelNames: ['op'],
       registers,
     }),
@@ -72,12 +72,12 @@ export function createSnapshotterMetrics(registry: Registry) {
     }),
     dbUp: new Gauge({
       name: 'ledgerflux_snapshotter_postgres_up',
-      help: '1 while the last PostgreSQL operation succeeded',
+      help: '1 while the last PostgreSQL operation (commit or 2-second ping) succeeded',
       registers,
     }),
     natsConnected: new Gauge({
       name: 'ledgerflux_snapshotter_nats_connected',
-      help: '1 while connected to NATS',
+      help: '1 while connected to NATS, 0 while disconnected or reconnecting',
       registers,
     }),
   };

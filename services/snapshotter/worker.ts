@@ -399,6 +399,7 @@ export class SnapshotWorker {
     }
     try {
       await this.store.ping();
+      this.metrics.dbUp.set(1);
       this.problem('postgres-ping', undefined);
     } catch (err) {
       this.metrics.dbUp.set(0);

@@ -260,7 +260,9 @@ describe('ingestor with the simulator', () => {
       expect(m.headers['Lf-Reason']).toBe('unparsable');
       expect(m.headers['Lf-Error']).toMatch(/not JSON/);
     }
-    expect(await metric(r, 'ledgerflux_ingestor_dlq_total', { reason: 'unparsable' })).toBe(3);
+    expect(await metric(r, 'ledgerflux_ingestor_dlq_frames_total', { reason: 'unparsable' })).toBe(
+      3,
+    );
   });
 
   it('serves a resync request by resubscribing the book of that product', async () => {
