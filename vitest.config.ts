@@ -10,6 +10,8 @@ export default defineConfig({
           name: 'unit',
           include: ['tests/unit/**/*.test.ts'],
           environment: 'node',
+          // Property tests run hundreds of cases: 5 s is too little on a loaded 2-core CI.
+          testTimeout: 30_000,
         },
       },
       {

@@ -42,16 +42,22 @@ async function catchUp(deps: ResumeDeps, s: Session, sub: ProductSub): Promise<v
   if (ring === undefined) return;
 
   if (sub.cursor > hub.head) {
-    // Ahead of this gateway (another replica served it): fine if the stream has it.
+    // Ahead of this gateway (another replica served it, or this one restarted and is
+    // catching up): fine if the stream has it.
     const { last } = await deps.feed.streamBounds();
     if (aborted()) return;
     if (sub.cursor > Math.max(last, hub.head)) {
       hub.expire(s, sub, 'offset is beyond the end of the stream; sending a snapshot');
       return;
     }
-    deps.metrics.resumes.labels('ring').inc();
-    sub.mode = 'live';
-    return;
+    // Still ahead: everything after the cursor reaches this gateway later, live. If the
+    // feed passed the cursor while the bounds were read, what it read meanwhile went to
+    // the ring only (live fan-out skips a catching-up subscription): replay it below.
+    if (sub.cursor >= hub.head) {
+      deps.metrics.resumes.labels('ring').inc();
+      sub.mode = 'live';
+      return;
+    }
   }
   deps.metrics.resumes.labels(ring.covers(sub.cursor) ? 'ring' : 'history').inc();
 

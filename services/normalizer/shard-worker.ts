@@ -121,8 +121,12 @@ export class ShardWorker {
     });
     this.loop = this.consumeLoop(this.messages);
     this.timers.push(
+      // Through setImmediate: after a stall (a busy machine), frames already received are
+      // read before a window is expired, so a trade that did arrive is not called missing.
       setInterval(() => {
-        this.tick();
+        setImmediate(() => {
+          this.tick();
+        });
       }, 20),
     );
     this.timers.push(setInterval(() => void this.checkpoint(), this.config.CHECKPOINT_MS));

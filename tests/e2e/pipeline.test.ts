@@ -10,12 +10,21 @@ import WebSocket from 'ws';
 import { LedgerFluxClient } from '../../services/client/client.js';
 import type { ClientEvent } from '../../services/client/types.js';
 import { missedIds } from '../../services/sim/core/control-log.js';
-import { startPipeline, type Pipeline } from '../harness/pipeline.js';
+import { TEST_REORDER_WINDOW_MS, startPipeline, type Pipeline } from '../harness/pipeline.js';
 import { startService } from '../harness/service.js';
-import { readStream } from '../harness/streams.js';
+import { drainDurables, readStream } from '../harness/streams.js';
 import { waitFor } from '../harness/wait.js';
 
 const PRODUCTS = ['BTC-USD', 'ETH-USD'];
+
+/** What a failed catch-up wait reports: counts, ids missing, ids extra or repeated. */
+function describeDifference(got: readonly string[], want: readonly string[]): string {
+  const have = new Set(got);
+  const wanted = new Set(want);
+  const missing = want.filter((id) => !have.has(id));
+  const extra = got.filter((id, i) => !wanted.has(id) || got.indexOf(id) !== i);
+  return `${String(got.length)} of ${String(want.length)}; missing [${missing.slice(0, 20).join(',')}]; extra or repeated [${extra.slice(0, 20).join(',')}]`;
+}
 
 describe('the pipeline end to end under faults and restarts', () => {
   let p: Pipeline | undefined;
@@ -33,6 +42,8 @@ describe('the pipeline end to end under faults and restarts', () => {
     const pipe = p;
     const trades = new Map<string, string[]>(PRODUCTS.map((x) => [x, []]));
     const gaps = new Map<string, number[]>(PRODUCTS.map((x) => [x, []]));
+    // Everything but data, for the report of a failed wait.
+    const events: string[] = [];
     const connect = () => {
       const c = new LedgerFluxClient({
         url: `ws://127.0.0.1:${String(pipe.gateway.port)}/ws`,
@@ -40,6 +51,8 @@ describe('the pipeline end to end under faults and restarts', () => {
         reconnect: { initialMs: 50, maxMs: 500 },
       });
       c.on((e: ClientEvent) => {
+        if (e.type !== 'update' && e.type !== 'snapshot')
+          events.push(`${new Date().toISOString()} ${JSON.stringify(e)}`);
         if (e.type === 'update' && e.channel === 'trades')
           trades.get(e.product)?.push(e.data.trade_id);
         if (e.type === 'gap' && e.reason === 'upstream_drop')
@@ -65,6 +78,7 @@ describe('the pipeline end to end under faults and restarts', () => {
       SHARDS: '1',
       SHARD: '0',
       METRICS_PORT: '0',
+      REORDER_WINDOW_MS: TEST_REORDER_WINDOW_MS,
     });
     let before = count();
     await waitFor('trades after the normalizer restart', () => count() > before + 10, {
@@ -90,6 +104,8 @@ describe('the pipeline end to end under faults and restarts', () => {
     // Stop the feed and let everything drain.
     await pipe.sim.stop();
     await pipe.ingestor.stop();
+    // MD_NORM is complete only once the normalizer has worked through MD_RAW.
+    await drainDurables(pipe.nc, 'MD_RAW', ['normalizer-0'], { outStream: 'MD_NORM' });
     const norm = async (product: string) =>
       (await readStream(pipe.nc, 'MD_NORM', `md.norm.coinbase.${product}.trade`)).map(
         (m) => (JSON.parse(m.text()) as { trade_id: string }).trade_id,
@@ -99,10 +115,15 @@ describe('the pipeline end to end under faults and restarts', () => {
         `${product}: the client caught up with MD_NORM`,
         async () => {
           const ids = await norm(product);
-          return ids.length > 0 && ids.length === trades.get(product)?.length ? ids : undefined;
+          const got = trades.get(product) ?? [];
+          if (ids.length > 0 && ids.length === got.length) return ids;
+          throw new Error(describeDifference(got, ids));
         },
         { timeoutMs: 30_000, intervalMs: 300 },
-      );
+      ).catch((err: unknown) => {
+        console.error(`client events:\n${events.slice(-40).join('\n')}`);
+        throw err;
+      });
       const got = trades.get(product) ?? [];
       console.info(
         `${product}: ${String(got.length)} trades, ${String(gaps.get(product)?.length ?? 0)} gap ids`,
@@ -115,10 +136,20 @@ describe('the pipeline end to end under faults and restarts', () => {
           const rows = await pipe.sql<
             { trade_id: string }[]
           >`select trade_id::text from trades where product = ${product} order by trade_id`;
-          return rows.length === stream.length ? rows.map((r) => r.trade_id) : undefined;
+          if (rows.length === stream.length) return rows.map((r) => r.trade_id);
+          throw new Error(
+            describeDifference(
+              rows.map((r) => r.trade_id),
+              stream,
+            ),
+          );
         },
         { timeoutMs: 30_000, intervalMs: 300 },
-      );
+      ).catch((err: unknown) => {
+        console.error(`killed snapshotter's log:\n${snapshotter?.logTail(40) ?? ''}`);
+        console.error(`snapshotter log:\n${pipe.services[1]?.logTail(60) ?? ''}`);
+        throw err;
+      });
       expect(db, `${product}: PostgreSQL has the same trades`).toEqual(stream);
       // The oracle: announced gaps are exactly the simulator's drops (below the last trade).
       const plog = pipe.sim.log().products[product];

@@ -52,8 +52,20 @@ describe('ledgerflux run --sim', () => {
   let pgData: string | undefined;
   const output: string[] = [];
 
-  afterAll(() => {
-    run?.kill('SIGKILL');
+  afterAll(async () => {
+    // A failed test leaves `run` up: Ctrl-C it, then kill whatever of it is still there.
+    if (run !== undefined && run.exitCode === null && run.signalCode === null) {
+      const gone = new Promise((resolve) => run?.once('exit', resolve));
+      run.kill('SIGINT');
+      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+    }
+    for (const pid of [...processesMentioning(clone), ...processesMentioning(pgData ?? clone)]) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
     rmSync(home, { recursive: true, force: true });
     // As root the cluster lives in /var/lib/ledgerflux/<hash of the checkout>/data.
     if (pgData?.startsWith('/var/lib/ledgerflux/') === true)
@@ -109,18 +121,30 @@ describe('ledgerflux run --sim', () => {
     const metricsPort = /metrics +http:\/\/127\.0\.0\.1:(\d+)\/metrics \(ingestor\)/.exec(
       text(),
     )?.[1];
-    await waitFor('trades into MD_RAW', async () => {
-      const m = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
-      return (
-        Number(/^ledgerflux_ingestor_frames_total\{type="match"\} (\d+)/m.exec(m)?.[1] ?? 0) > 5
-      );
-    });
+    await waitFor(
+      'trades into MD_RAW',
+      async () => {
+        const m = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
+        return (
+          Number(/^ledgerflux_ingestor_frames_total\{type="match"\} (\d+)/m.exec(m)?.[1] ?? 0) > 5
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
 
     // The page is served, and REST shows prices that move as the simulator trades.
     const page = /page +(http:\/\/127\.0\.0\.1:(\d+)\/)/.exec(text());
     expect(page, text()).not.toBeNull();
     const pageUrl = page?.[1] ?? '';
-    const html = await (await fetch(pageUrl)).text();
+    // The gateway may still be starting when the feed connects.
+    const html = await waitFor(
+      'the page',
+      async () => {
+        const r = await fetch(pageUrl);
+        return r.ok ? r.text() : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     expect(html).toContain('LedgerFlux');
     const lastPrice = async () => {
       const r = (await (await fetch(`${pageUrl}v1/products/BTC-USD`)).json()) as {

@@ -1,4 +1,4 @@
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { JetStreamApiError, jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core';
 import { H, nowUs } from '../../services/common/schemas/headers.js';
 import {
@@ -79,12 +79,21 @@ export class NormPublisher {
     const h = natsHeaders();
     h.set(H.src, String(src));
     h.set(H.pubUs, String(nowUs()));
-    const ack = await this.js.publish(
-      normSubject('coinbase', msg.product, msg.type),
-      JSON.stringify(msg),
-      { msgID: msgId(msg, src), headers: h },
-    );
-    return ack.seq;
+    // A loaded machine can time a PubAck out: the same msg id again is deduplicated
+    // (the original's sequence comes back), so retrying is exactly-once.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const ack = await this.js.publish(
+          normSubject('coinbase', msg.product, msg.type),
+          JSON.stringify(msg),
+          { msgID: msgId(msg, src), headers: h },
+        );
+        return ack.seq;
+      } catch (err) {
+        if (err instanceof JetStreamApiError || attempt >= 10) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
   }
 
   /** Publishes in order with up to `window` PubAcks outstanding; resolves with the seqs. */

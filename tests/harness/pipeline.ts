@@ -58,6 +58,7 @@ export async function startPipeline(
         SHARDS: '1',
         SHARD: '0',
         METRICS_PORT: '0',
+        REORDER_WINDOW_MS: TEST_REORDER_WINDOW_MS,
       }),
       startService('snapshotter', {
         NATS_URL: server.url,
@@ -112,3 +113,11 @@ export async function startPipeline(
   };
   return p;
 }
+
+/**
+ * The normalizers' reorder window in tests whose oracle is "gaps = the simulator's
+ * drops": the window bounds how long a reordered trade may lag, and on a loaded CI
+ * machine the test process that runs the simulator and the ingestor can stall for longer
+ * than the 250 ms default, which turns a reordered trade into an announced gap.
+ */
+export const TEST_REORDER_WINDOW_MS = '2000';

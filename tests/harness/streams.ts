@@ -50,5 +50,54 @@ export async function readStream(
       });
     }
   }
+  if (out.length < expected) {
+    throw new Error(
+      `read ${String(out.length)} of ${String(expected)} messages of ${stream}${filter === undefined ? '' : ` (${filter})`} within 30 s`,
+    );
+  }
   return out;
+}
+
+/**
+ * Waits until each durable has nothing pending or unacked and the stream's last sequence
+ * has stopped moving for `settleMs` (trailing book publishes and reorder-window releases).
+ */
+export async function drainDurables(
+  nc: NatsConnection,
+  stream: string,
+  durables: readonly string[],
+  { outStream, settleMs = 750, timeoutMs = 60_000 }: DrainOptions = {},
+): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const deadline = Date.now() + timeoutMs;
+  let lastOut = -1;
+  let stableSince = Date.now();
+  for (;;) {
+    let idle = true;
+    for (const name of durables) {
+      // Missing: its service is (re-)creating it right now.
+      const c = await jsm.consumers.info(stream, name).catch(() => undefined);
+      if (c === undefined || c.num_pending > 0 || c.num_ack_pending > 0) idle = false;
+    }
+    const out = outStream === undefined ? 0 : (await jsm.streams.info(outStream)).state.last_seq;
+    if (out !== lastOut || !idle) {
+      lastOut = out;
+      stableSince = Date.now();
+    } else if (Date.now() - stableSince >= settleMs) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${durables.join(', ')} on ${stream} not drained within ${String(timeoutMs)} ms`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface DrainOptions {
+  /** A stream the durables' service writes to: it must stop growing too. */
+  outStream?: string;
+  settleMs?: number;
+  timeoutMs?: number;
 }

@@ -21,8 +21,9 @@ import {
   type SimulatorOptions,
 } from '../../services/sim/server.js';
 import { startNats, type NatsServer } from '../harness/nats.js';
+import { TEST_REORDER_WINDOW_MS } from '../harness/pipeline.js';
 import { startService, type ServiceProcess } from '../harness/service.js';
-import { readStream } from '../harness/streams.js';
+import { drainDurables, readStream } from '../harness/streams.js';
 import { waitFor } from '../harness/wait.js';
 
 const PRODUCTS = ['BTC-USD', 'ETH-USD', 'SOL-USD'];
@@ -54,6 +55,7 @@ function normalizer(server: NatsServer, shard: number): Promise<ServiceProcess> 
     SHARDS: '2',
     SHARD: String(shard),
     METRICS_PORT: '0',
+    REORDER_WINDOW_MS: TEST_REORDER_WINDOW_MS,
   });
 }
 
@@ -84,20 +86,9 @@ async function pipeline(simOpts: SimulatorOptions): Promise<Pipeline> {
 async function drain(p: Pipeline): Promise<Normalized[]> {
   await p.sim.stop();
   await p.ingestor.stop();
-  const jsm = await jetstreamManager(p.nc);
-  await waitFor(
-    'the normalizers to drain MD_RAW',
-    async () => {
-      for (const k of [0, 1]) {
-        const c = await jsm.consumers.info('MD_RAW', `normalizer-${String(k)}`);
-        if (c.num_pending > 0 || c.num_ack_pending > 0) return false;
-      }
-      return true;
-    },
-    { timeoutMs: 30_000, intervalMs: 200 },
-  );
-  // Trailing book publishes and reorder-window releases settle within a second.
-  await new Promise((r) => setTimeout(r, 500));
+  await drainDurables(p.nc, 'MD_RAW', ['normalizer-0', 'normalizer-1'], {
+    outStream: 'MD_NORM',
+  });
   return (await readStream(p.nc, 'MD_NORM')).map((m) => JSON.parse(m.text()) as Normalized);
 }
 
@@ -182,6 +173,19 @@ describe('normalizer shards', () => {
       () => (p.sim.log().products['BTC-USD']?.trades.count ?? 0) > 100,
       { timeoutMs: 30_000 },
     );
+    // The victim must be up and publishing before it is killed: a loaded machine can take
+    // seconds to start a process, and a shard killed before its start announcement would
+    // leave nothing of its first life in MD_NORM.
+    const jsm = await jetstreamManager(p.nc);
+    await waitFor(
+      'BTC-USD trades in MD_NORM',
+      async () => {
+        const subject = 'md.norm.coinbase.BTC-USD.trade';
+        const info = await jsm.streams.info('MD_NORM', { subjects_filter: subject });
+        return (info.state.subjects?.[subject] ?? 0) > 20;
+      },
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
     await p.shards[victim]?.kill();
     await waitFor(
       'more trades while it is down',
@@ -189,9 +193,23 @@ describe('normalizer shards', () => {
       { timeoutMs: 30_000 },
     );
     p.shards[victim] = await normalizer(p.server, victim);
+    // Back up: it announced the restart and resynced the book from a fresh snapshot.
+    await waitFor(
+      'the restarted shard to resync BTC-USD',
+      async () => {
+        const statuses = (await readStream(p.nc, 'MD_NORM', 'md.norm.coinbase.BTC-USD.status')).map(
+          (m) => JSON.parse(m.text()) as Status,
+        );
+        const last = statuses.findLastIndex((x) => x.reason === 'restart');
+        const restarts = statuses.filter((x) => x.reason === 'restart').length;
+        return restarts === 2 && statuses.slice(last).some((x) => x.event === 'book_resynced');
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    const resumedAt = p.sim.log().products['BTC-USD']?.trades.count ?? 0;
     await waitFor(
       'more trades after the restart',
-      () => (p.sim.log().products['BTC-USD']?.trades.count ?? 0) > 300,
+      () => (p.sim.log().products['BTC-USD']?.trades.count ?? 0) > resumedAt + 50,
       { timeoutMs: 30_000 },
     );
     const msgs = await drain(p);

@@ -163,7 +163,6 @@ export class ProductProcessor {
       product: this.product,
       lastValidTime: this.lastValidTime,
     });
-    this.expireHeld(r, nowMs);
     this.checkConnection(f, mapped, r);
     switch (mapped.kind) {
       case 'trade':
@@ -192,6 +191,8 @@ export class ProductProcessor {
       default:
         assertNever(mapped);
     }
+    // After the frame: a trade it carries takes its place before the window expires.
+    this.expireHeld(r, nowMs);
     return r;
   }
 

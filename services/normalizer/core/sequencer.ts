@@ -90,30 +90,39 @@ export class TradeSequencer<P> {
     return min + this.windowMs;
   }
 
+  /**
+   * A trade, then the window's expiries: the trade is placed first, so a trade that
+   * arrives after its window passed but before any timer noticed (a busy process) fills
+   * its place instead of being announced missing and then refused as late.
+   */
   offer(tradeId: string, payload: P, nowMs: number): SeqOutput<P>[] {
-    const id = parseTradeId(tradeId);
     const out: SeqOutput<P>[] = [];
+    this.place(parseTradeId(tradeId), payload, nowMs, out);
     this.expire(nowMs, out);
+    return out;
+  }
+
+  private place(id: bigint, payload: P, nowMs: number, out: SeqOutput<P>[]): void {
     const hw = this.hw;
     if (hw === undefined) {
       // The first trade ever: nothing before it is owed, so no gap.
       this.emit({ id, payload, atMs: nowMs }, out);
-      return out;
+      return;
     }
     if (id <= hw) {
       out.push({ kind: this.inAnnouncedGap(id) ? 'late' : 'duplicate', tradeId: String(id) });
-      return out;
+      return;
     }
     if (id === hw + 1n) {
       this.emit({ id, payload, atMs: nowMs }, out);
       this.drain(out);
       this.settleTrailing(out);
-      return out;
+      return;
     }
     const at = this.search(id);
     if (at.found) {
       out.push({ kind: 'duplicate', tradeId: String(id) });
-      return out;
+      return;
     }
     this.held.splice(at.index, 0, { id, payload, atMs: nowMs });
     while (this.held.length > this.windowMsgs) {
@@ -122,9 +131,6 @@ export class TradeSequencer<P> {
       this.releaseThrough(first.id, out);
     }
     this.settleTrailing(out);
-    // With windowMs = 0 nothing may wait, not even until the next call.
-    if (this.windowMs === 0) this.expire(nowMs, out);
-    return out;
   }
 
   /** Releases the held trades whose window has passed. */

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { describe, expect, it, vi } from 'vitest';
 import type { WebSocket } from 'ws';
@@ -90,7 +91,13 @@ function msg(offset: number, kind: 'trade' | 'ticker' | 'book'): FeedMessage {
   };
 }
 
-function setup(opts: { ring?: number; history?: FeedMessage[] } = {}) {
+function setup(
+  opts: {
+    ring?: number;
+    history?: FeedMessage[];
+    streamBounds?: (hub: Hub) => Promise<{ first: number; last: number }>;
+  } = {},
+) {
   const metrics = createGatewayMetrics(new Registry());
   const hub = new Hub({
     products: ['BTC-USD'],
@@ -104,7 +111,7 @@ function setup(opts: { ring?: number; history?: FeedMessage[] } = {}) {
   hub.setFloor(0);
   const history = opts.history ?? [];
   const feed = {
-    streamBounds: () => Promise.resolve({ first: 1, last: hub.head }),
+    streamBounds: () => opts.streamBounds?.(hub) ?? Promise.resolve({ first: 1, last: hub.head }),
     async *readHistory(_p: string, after: number) {
       await Promise.resolve();
       for (const m of history) if (m.offset > after) yield m;
@@ -195,6 +202,74 @@ describe('Hub', () => {
       'update@11',
       'update@12',
     ]);
+  });
+
+  it('a resume ahead of a catching-up gateway loses nothing the gateway reads meanwhile', async () => {
+    // Regression: right after a gateway restart its feed is behind a resuming client. The
+    // messages the feed read while the resume asked for the stream's bounds were skipped.
+    const { hub, connect } = setup({
+      streamBounds: (h) => {
+        for (let o = 4; o <= 8; o++) h.onMessage(msg(o, 'trade'));
+        return Promise.resolve({ first: 1, last: 20 });
+      },
+    });
+    for (let o = 1; o <= 3; o++) hub.onMessage(msg(o, 'trade'));
+    const c = connect();
+    c.send({
+      op: 'subscribe',
+      channels: ['trades'],
+      products: ['BTC-USD'],
+      from: { 'BTC-USD': 5 },
+    });
+    for (let i = 0; i < 5; i++) await tick();
+    hub.onMessage(msg(9, 'trade'));
+    await tick();
+    expect(ops(c.frames())).toEqual(['subscribed', 'update@6', 'update@7', 'update@8', 'update@9']);
+  });
+
+  it('property: a resume from any offset gets exactly the later messages, wherever the feed is', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 40 }),
+        fc.nat(),
+        fc.nat(),
+        fc.nat(),
+        async (total, a, b, c) => {
+          // Before the subscribe the feed has read `before`; while the bounds are read it
+          // reads up to `during`; the resume starts after `from`; the rest comes later.
+          const before = a % (total + 1);
+          const during = Math.max(before, b % (total + 1));
+          const from = c % (total + 1);
+          const all = Array.from({ length: total }, (_, i) => msg(i + 1, 'trade'));
+          const { hub, connect } = setup({
+            history: all,
+            streamBounds: (h) => {
+              for (const m of all.slice(h.head, during)) h.onMessage(m);
+              return Promise.resolve({ first: 1, last: total });
+            },
+          });
+          for (const m of all.slice(0, before)) hub.onMessage(m);
+          const client = connect();
+          client.send({
+            op: 'subscribe',
+            channels: ['trades'],
+            products: ['BTC-USD'],
+            from: { 'BTC-USD': from },
+          });
+          for (let i = 0; i < 6; i++) await tick();
+          for (const m of all.slice(hub.head)) {
+            hub.onMessage(m);
+            await tick();
+          }
+          for (let i = 0; i < 6; i++) await tick();
+          expect(ops(client.frames())).toEqual([
+            'subscribed',
+            ...all.slice(from).map((m) => `update@${String(m.offset)}`),
+          ]);
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 
   it('reads older offsets from history, then the ring', async () => {

@@ -42,6 +42,18 @@ describe('TradeSequencer examples (DESIGN.md "Validation and ordering")', () => 
     expect(kinds(s.offer('2', 'b', 251))).toEqual(['late:2']);
   });
 
+  it('a trade arriving after its window passed, before any tick, fills its place (regression)', () => {
+    // A busy process reads the missing trade after the deadline but before a timer ran:
+    // it was not missing, so no gap is announced and nothing is refused as late.
+    const s = new TradeSequencer<string>({ windowMs: 250 });
+    s.offer('1', 'a', 0);
+    s.offer('3', 'c', 0);
+    expect(kinds(s.offer('2', 'b', 400))).toEqual(['emit:2', 'emit:3']);
+    // Another trade still expires what is overdue after it is placed.
+    s.offer('5', 'e', 400);
+    expect(kinds(s.offer('7', 'g', 700))).toEqual(['gap:4-4', 'emit:5']);
+  });
+
   it('announces the gap when more than windowMsgs trades are held', () => {
     const s = new TradeSequencer<string>({ windowMsgs: 3 });
     s.offer('1', 'a', 0);
