@@ -34,9 +34,9 @@ test-int: install ## integration tests against real nats-server and PostgreSQL
 test-e2e: install ## end-to-end: the whole pipeline, `ledgerflux run --sim`, faults
 	$(NPM) run test:e2e
 
-.PHONY: test-live
-test-live: install ## dashboards, alert rules and scrape config under Debian's prometheus/promtool
-	$(NPM) run test:live
+.PHONY: test-obs
+test-obs: install ## dashboards (structure, @grafana/schema), alert rules, scrape config and a live run under Debian's prometheus
+	$(NPM) run test:obs
 
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test

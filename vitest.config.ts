@@ -38,12 +38,12 @@ export default defineConfig({
       },
       {
         test: {
-          // Debian's prometheus and promtool over the repository's dashboards, rules and
-          // scrape config; a short pipeline run with private servers (no shared cluster).
-          // After the other projects: its six processes would otherwise starve their
-          // timing-sensitive tests of the two cores.
-          name: 'live',
-          include: ['tests/live/**/*.test.ts'],
+          // The repository's dashboards, alert rules and scrape config: structure and types,
+          // Debian's promtool, and a short pipeline run scraped by Debian's prometheus
+          // (private servers, no shared cluster). After the other projects: the live run's
+          // six processes would otherwise starve their timing-sensitive tests of the cores.
+          name: 'observability',
+          include: ['tests/observability/**/*.test.ts'],
           environment: 'node',
           sequence: { groupOrder: 1 },
           setupFiles: ['tests/harness/cleanup.ts'],

@@ -5,13 +5,13 @@
  * every variable used is defined (and every one defined is used); every data source is
  * referenced by {type, uid} and provisioned; the SQL macros are ones the live test
  * expands; the kustomize base lists every file. Each check is also shown to catch a
- * broken copy. (tests/live/prometheus.test.ts runs every query against real data.)
+ * broken copy. (tests/observability/prometheus.test.ts runs every query against real data.)
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { dashboardProblems, typeCheckDashboards } from '../../harness/dashboard-checks.js';
+import { dashboardProblems, typeCheckDashboards } from '../harness/dashboard-checks.js';
 import {
   DASHBOARD_DIR,
   expandSqlMacros,
@@ -21,7 +21,7 @@ import {
   substituteVariables,
   variablesUsed,
   type Dashboard,
-} from '../../harness/grafana.js';
+} from '../harness/grafana.js';
 
 const dashboards = loadDashboards();
 const dataSources = loadDataSources();
