@@ -4,10 +4,11 @@ import type { Logger } from '../common/logger.js';
 import { MIN_MAX_PAYLOAD } from '../common/nats.js';
 import { Publisher, type Discontinuity, type PublishOutcome } from '../common/publisher.js';
 import { nowUs } from '../common/schemas/headers.js';
-import { parseRawSubject, resyncSubject, type Feed } from '../common/subjects.js';
+import { parseRawSubject, resyncSubject } from '../common/subjects.js';
 import type { IngestorConfig } from './config.js';
-import { FrameRouter, type MarkerState, type Routed } from './core/route.js';
-import { checkAck, subscribeMessage, type ExchangeChannel } from './core/subscribe.js';
+import { feedProtocol, type FeedProtocol } from './core/feed-protocol.js';
+import { AdvancedRouter } from './core/route-advanced.js';
+import { FrameRouter, type MarkerState, type Routed, type RouterBase } from './core/route.js';
 import { FeedConnection, type CloseCause } from './feeds/ws-connection.js';
 import { createIngestorMetrics, frameTypeLabel, type IngestorMetrics } from './metrics.js';
 
@@ -20,14 +21,15 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /**
- * The Exchange-feed ingestor: one WebSocket to the feed, every frame into MD_RAW
- * exactly once and in order (DESIGN.md "Raw frames"), backpressure from the publish
- * window to the socket, and resync requests served as resubscribes.
+ * The ingestor: one WebSocket to the feed (Exchange or Advanced Trade), every frame into
+ * MD_RAW exactly once and in order (DESIGN.md "Raw frames"), backpressure from the publish
+ * window to the socket, resync requests served as book resubscribes, and for Advanced
+ * Trade a hole in `sequence_num` answered by a reconnect.
  */
 export class Ingestor {
   readonly metrics: IngestorMetrics;
-  private readonly feed: Feed = 'coinbase';
-  private readonly router: FrameRouter;
+  private readonly protocol: FeedProtocol;
+  private readonly router: RouterBase;
   private readonly publisher: Publisher;
   private readonly conn: FeedConnection;
   private readonly lastResync = new Map<string, number>();
@@ -39,6 +41,7 @@ export class Ingestor {
   private readonly frameCounters = new Map<string, { inc(): void }>();
   private readonly publishedCounters = new Map<string, { inc(): void }>();
   private subscribed = false;
+  private sequenceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: Readonly<IngestorConfig>,
@@ -47,13 +50,21 @@ export class Ingestor {
     registry: Registry,
   ) {
     this.metrics = createIngestorMetrics(registry, config.PRODUCTS);
+    this.protocol = feedProtocol(config.COINBASE_FEED, config.COINBASE_CHANNELS);
     const maxPayload = nc.info?.max_payload ?? MIN_MAX_PAYLOAD;
-    this.router = new FrameRouter({
-      feed: this.feed,
+    const routerOptions = {
+      feed: this.protocol.feed,
       shards: config.SHARDS,
       maxFrameBytes: maxPayload - HEADER_ROOM,
       recentTrades: config.RECENT_TRADE_IDS,
-    });
+    };
+    this.router =
+      config.COINBASE_FEED === 'advanced'
+        ? new AdvancedRouter(routerOptions, {
+            windowMs: config.SEQUENCE_GAP_MS,
+            windowFrames: config.SEQUENCE_GAP_FRAMES,
+          })
+        : new FrameRouter(routerOptions);
     this.publisher = new Publisher(nc, {
       window: config.PUBLISH_WINDOW,
       timeoutMs: config.PUBLISH_TIMEOUT_MS,
@@ -102,7 +113,7 @@ export class Ingestor {
   }
 
   async start(): Promise<void> {
-    this.resyncSub = this.nc.subscribe(resyncSubject(this.feed), {
+    this.resyncSub = this.nc.subscribe(resyncSubject(this.protocol.feed), {
       callback: (err, msg) => {
         if (err !== null) return;
         msg.respond(enc.encode(JSON.stringify(this.onResyncRequest(msg.data))));
@@ -114,6 +125,16 @@ export class Ingestor {
       this.metrics.natsConnected.set(this.nc.isClosed() ? 0 : 1);
     }, 1_000);
     this.gaugeTimer.unref();
+    if (this.config.COINBASE_FEED === 'advanced') {
+      // A sequence_num hole is due even when no further frame arrives.
+      this.sequenceTimer = setInterval(
+        () => {
+          for (const r of this.router.tick(Date.now())) this.handle(r, nowUs());
+        },
+        Math.max(20, Math.floor(this.config.SEQUENCE_GAP_MS / 4)),
+      );
+      this.sequenceTimer.unref();
+    }
     this.conn.start();
     await Promise.resolve();
   }
@@ -121,6 +142,7 @@ export class Ingestor {
   /** Stop reading, publish what was read, stop serving resyncs. */
   async stop(): Promise<void> {
     if (this.gaugeTimer !== undefined) clearInterval(this.gaugeTimer);
+    if (this.sequenceTimer !== undefined) clearInterval(this.sequenceTimer);
     for (const t of this.pendingResync.values()) clearTimeout(t);
     await this.conn.stop();
     this.resyncSub?.unsubscribe();
@@ -131,8 +153,7 @@ export class Ingestor {
     this.router.newConnection(connId);
     this.subscribed = false;
     this.markAll('connected');
-    const channels = this.config.COINBASE_CHANNELS;
-    this.conn.send(subscribeMessage('subscribe', channels, this.config.PRODUCTS));
+    for (const msg of this.protocol.subscribe(this.config.PRODUCTS)) this.conn.send(msg);
   }
 
   private onClose(cause: CloseCause): void {
@@ -143,8 +164,8 @@ export class Ingestor {
 
   private onFrame(data: Buffer, recvUs: number): void {
     this.metrics.bytes.inc(data.byteLength);
-    const routed = this.router.route(data, undefined, recvUs);
-    this.handle(routed, recvUs);
+    for (const routed of this.router.routeAll(data, undefined, recvUs, Date.now()))
+      this.handle(routed, recvUs);
     if (!this.publisher.hasRoom() && !this.waitingForRoom) {
       this.waitingForRoom = true;
       this.metrics.paused.inc();
@@ -179,27 +200,44 @@ export class Ingestor {
         }
         return;
       case 'publish': {
-        const c = routed.classified;
-        const type = c.kind === 'unparsable' ? 'other' : c.type;
-        this.counterFor(this.frameCounters, this.metrics.frames, frameTypeLabel(type)).inc();
-        if (c.kind === 'product' && c.time !== undefined) {
-          const exchangeMs = Date.parse(c.time);
+        this.counterFor(this.frameCounters, this.metrics.frames, frameTypeLabel(routed.type)).inc();
+        if (routed.time !== undefined) {
+          const exchangeMs = Date.parse(routed.time);
           const lag = recvUs / 1e6 - exchangeMs / 1e3;
           if (Number.isFinite(lag) && lag >= 0 && lag < 3600)
             this.metrics.exchangeToIngest.observe(lag);
         }
-        if (c.kind === 'control') this.onControlFrame(c.type, c.value);
+        if (routed.control !== undefined) this.onControlFrame(routed.type, routed.control);
         const { product, tradeId } = routed;
         void this.publisher.publish(routed.req).then((o) => {
           this.afterPublish(o, product, tradeId);
         });
         return;
       }
+      case 'sequence':
+        this.metrics.sequence.labels(routed.event).inc();
+        if (routed.event === 'gap') this.onSequenceGap(routed.from, routed.to);
+        return;
       default: {
         const never: never = routed;
         throw new Error(`unexpected route ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /**
+   * A sequence_num the connection never delivered: a message is lost and the server never
+   * resends. Every book is marked (the lost message may have been any product's), then the
+   * connection is closed gracefully, so what the server already sent is still read and
+   * stored, and a new one subscribes again for fresh snapshots.
+   */
+  private onSequenceGap(from: number | undefined, to: number | undefined): void {
+    this.log.warn(
+      { conn: this.router.connectionId, from, to },
+      'sequence_num gap: reconnecting for fresh snapshots',
+    );
+    for (const p of this.products) this.mark(p, 'dropped', 'sequence_gap');
+    this.conn.reconnect('sequence_gap', true);
   }
 
   private afterPublish(
@@ -219,11 +257,15 @@ export class Ingestor {
       const settled = this.config.PRODUCTS.filter(
         (p) => Date.now() - (this.lastResync.get(p) ?? 0) >= this.config.RESYNC_COALESCE_MS,
       );
-      const check = checkAck(value, this.config.COINBASE_CHANNELS, settled);
+      const check = this.protocol.checkAck(value, settled);
       if (check.ok) {
         if (!this.subscribed)
           this.log.info(
-            { channels: this.config.COINBASE_CHANNELS, products: this.config.PRODUCTS },
+            {
+              feed: this.config.COINBASE_FEED,
+              channels: this.protocol.channels,
+              products: this.config.PRODUCTS,
+            },
             'subscribed',
           );
         this.subscribed = true;
@@ -258,7 +300,7 @@ export class Ingestor {
     this.resubscribeBook(parsed.product, `discontinuity:${d.reason}`);
   }
 
-  /** Serves md.ctl.<feed>.resync: at most one level2_batch resubscribe per product per window. */
+  /** Serves md.ctl.<feed>.resync: at most one book resubscribe per product per window. */
   private onResyncRequest(data: Uint8Array): {
     accepted: boolean;
     coalesced?: boolean;
@@ -293,14 +335,11 @@ export class Ingestor {
 
   /** Unsubscribe + subscribe the book channel: the feed sends a fresh snapshot. */
   private resubscribeBook(product: string, reason: string): void {
-    const channels: ExchangeChannel[] = this.config.COINBASE_CHANNELS.filter(
-      (c) => c === 'level2_batch',
-    );
-    if (channels.length === 0 || !this.conn.isOpen) return;
+    const messages = this.protocol.resubscribeBook(product);
+    if (messages.length === 0 || !this.conn.isOpen) return;
     this.lastResync.set(product, Date.now());
     this.mark(product, 'resubscribed', reason);
-    this.conn.send(subscribeMessage('unsubscribe', channels, [product]));
-    this.conn.send(subscribeMessage('subscribe', channels, [product]));
+    for (const msg of messages) this.conn.send(msg);
     this.metrics.resyncs.labels('resubscribed').inc();
     this.log.info({ product, reason }, 'book resubscribed');
   }
@@ -331,8 +370,18 @@ export class Ingestor {
   }
 }
 
+const CHANNEL_LABELS = new Set([
+  'heartbeat',
+  'heartbeats',
+  'ticker',
+  'matches',
+  'market_trades',
+  'level2_batch',
+  'level2',
+  'candles',
+  'status',
+]);
+
 function frameChannelLabel(channel: string): string {
-  return ['heartbeat', 'ticker', 'matches', 'level2_batch', 'status'].includes(channel)
-    ? channel
-    : 'other';
+  return CHANNEL_LABELS.has(channel) ? channel : 'other';
 }
