@@ -1,11 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TickerSchema, TradeSchema } from '../../../services/common/schemas/normalized.js';
+import type { MapContext, MapResult } from '../../../services/normalizer/core/map-common.js';
 import {
   mapExchangeFrame,
   mapExchangeText,
-  type MapContext,
-  type MapResult,
 } from '../../../services/normalizer/core/map-exchange.js';
 import { tickerMessage, tradeMessage } from '../../../services/normalizer/core/messages.js';
 import { unsignedDecimalArb } from './arbitraries.js';

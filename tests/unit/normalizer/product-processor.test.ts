@@ -22,6 +22,7 @@ let src = 0;
 function frame(value: Record<string, unknown>, connSeq: number, connId = CONN): RawFrame {
   src++;
   return {
+    feed: 'coinbase',
     src,
     recvUs: 1_714_564_800_000_000 + src,
     connId,
