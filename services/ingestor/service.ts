@@ -41,6 +41,11 @@ export class Ingestor {
   private readonly frameCounters = new Map<string, { inc(): void }>();
   private readonly publishedCounters = new Map<string, { inc(): void }>();
   private subscribed = false;
+  /**
+   * (Un)subscribe messages not acknowledged yet: each is answered by a cumulative ack, so
+   * with one message per channel (Advanced Trade) the acks before the last are partial.
+   */
+  private unacked = 0;
   private sequenceTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -153,7 +158,8 @@ export class Ingestor {
     this.router.newConnection(connId);
     this.subscribed = false;
     this.markAll('connected');
-    for (const msg of this.protocol.subscribe(this.config.PRODUCTS)) this.conn.send(msg);
+    this.unacked = 0;
+    for (const msg of this.protocol.subscribe(this.config.PRODUCTS)) this.sendRequest(msg);
   }
 
   private onClose(cause: CloseCause): void {
@@ -251,8 +257,13 @@ export class Ingestor {
       this.log.error({ product, code: o.code, error: o.error }, 'publish rejected by the server');
   }
 
+  private sendRequest(msg: unknown): void {
+    if (this.conn.send(msg)) this.unacked++;
+  }
+
   private onControlFrame(type: string, value: Record<string, unknown>): void {
     if (type === 'subscriptions') {
+      this.unacked = Math.max(0, this.unacked - 1);
       // Products in the middle of a book resubscribe are briefly absent from the ack.
       const settled = this.config.PRODUCTS.filter(
         (p) => Date.now() - (this.lastResync.get(p) ?? 0) >= this.config.RESYNC_COALESCE_MS,
@@ -271,7 +282,7 @@ export class Ingestor {
         this.subscribed = true;
         this.metrics.connected.set(1);
         this.conn.markHealthy();
-      } else {
+      } else if (this.unacked === 0) {
         for (const [channel, products] of Object.entries(check.missing)) {
           this.metrics.subscribeProblems
             .labels(frameChannelLabel(channel))
@@ -280,6 +291,8 @@ export class Ingestor {
         this.log.warn({ missing: check.missing }, 'subscription ack lacks channels or products');
       }
     } else if (type === 'error') {
+      // A refused request is answered by an error instead of an ack.
+      this.unacked = Math.max(0, this.unacked - 1);
       this.metrics.exchangeErrors.inc();
       this.log.error({ message: value.message, reason: value.reason }, 'feed error frame');
     }
@@ -339,7 +352,7 @@ export class Ingestor {
     if (messages.length === 0 || !this.conn.isOpen) return;
     this.lastResync.set(product, Date.now());
     this.mark(product, 'resubscribed', reason);
-    for (const msg of messages) this.conn.send(msg);
+    for (const msg of messages) this.sendRequest(msg);
     this.metrics.resyncs.labels('resubscribed').inc();
     this.log.info({ product, reason }, 'book resubscribed');
   }
