@@ -5,86 +5,31 @@
  * the simulator never delivered, books equal to the simulator's final book, multi-product
  * frames split, and a `sequence_num` hole answered by a reconnect with fresh snapshots.
  */
-import type { NatsConnection } from '@nats-io/nats-core';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../services/common/logger.js';
-import { connectNats } from '../../services/common/nats.js';
 import type { Normalized, Status, Trade } from '../../services/common/schemas/normalized.js';
-import { ensureTopology } from '../../services/common/topology.js';
-import { loadIngestorConfig } from '../../services/ingestor/config.js';
-import { Ingestor } from '../../services/ingestor/service.js';
 import { missedIds, undelivered } from '../../services/sim/core/control-log.js';
-import {
-  startSimulator,
-  type Simulator,
-  type SimulatorOptions,
-} from '../../services/sim/server.js';
-import { startNats, type NatsServer } from '../harness/nats.js';
-import { TEST_REORDER_WINDOW_MS } from '../harness/pipeline.js';
-import { startService, type ServiceProcess } from '../harness/service.js';
+import type { Simulator, SimulatorOptions } from '../../services/sim/server.js';
+import { messagesOf, metricValue, startShardRig, type ShardRig } from '../harness/shard-rig.js';
 import { drainDurables, readStream, type StoredMessage } from '../harness/streams.js';
 import { waitFor } from '../harness/wait.js';
 
 const PRODUCTS = ['BTC-USD', 'ETH-USD', 'SOL-USD'];
 const TOP_N = 10;
-const log = createLogger('test', 'silent');
 
-interface Rig {
-  server: NatsServer;
-  nc: NatsConnection;
-  sim: Simulator;
-  ingestor: Ingestor;
-  registry: Registry;
-  shards: ServiceProcess[];
-}
+type Rig = ShardRig;
 
 const rigs: Rig[] = [];
 afterEach(async () => {
-  for (const r of rigs.splice(0)) {
-    await Promise.all(r.shards.map((s) => s.stop().catch(() => undefined)));
-    await r.ingestor.stop().catch(() => undefined);
-    await r.sim.stop().catch(() => undefined);
-    await r.nc.close().catch(() => undefined);
-    await r.server.stop().catch(() => undefined);
-  }
+  for (const r of rigs.splice(0)) await r.stop();
 });
 
 async function rig(simOpts: SimulatorOptions): Promise<Rig> {
-  const server = await startNats();
-  const nc = await connectNats({ servers: [server.url], name: 'test', log, publishing: true });
-  await ensureTopology(nc, { replicas: 1 });
-  const shards = await Promise.all(
-    [0, 1].map((k) =>
-      startService('normalizer', {
-        NATS_URL: server.url,
-        PRODUCTS: PRODUCTS.join(','),
-        SHARDS: '2',
-        SHARD: String(k),
-        METRICS_PORT: '0',
-        BOOK_TOP_N: String(TOP_N),
-        REORDER_WINDOW_MS: TEST_REORDER_WINDOW_MS,
-      }),
-    ),
-  );
-  const sim = await startSimulator({ feed: 'advanced', seed: 5, products: PRODUCTS, ...simOpts });
-  const registry = new Registry();
-  const ingestor = new Ingestor(
-    loadIngestorConfig({
-      NATS_URL: server.url,
-      COINBASE_FEED: 'advanced',
-      COINBASE_WS_URL: sim.url,
-      PRODUCTS: PRODUCTS.join(','),
-      SHARDS: '2',
-      RECONNECT_MIN_MS: '100',
-      RECONNECT_MAX_MS: '500',
-    }),
-    nc,
-    log,
-    registry,
-  );
-  await ingestor.start();
-  const r = { server, nc, sim, ingestor, registry, shards };
+  const r = await startShardRig({
+    products: PRODUCTS,
+    sim: { feed: 'advanced', seed: 5, ...simOpts },
+    ingestorEnv: { RECONNECT_MIN_MS: '100', RECONNECT_MAX_MS: '500' },
+    normalizerEnv: { BOOK_TOP_N: String(TOP_N) },
+  });
   rigs.push(r);
   return r;
 }
@@ -98,16 +43,6 @@ async function drain(r: Rig): Promise<{ norm: Normalized[]; raw: StoredMessage[]
   await drainDurables(r.nc, 'MD_RAW', ['normalizer-0', 'normalizer-1'], { outStream: 'MD_NORM' });
   const norm = (await readStream(r.nc, 'MD_NORM')).map((m) => JSON.parse(m.text()) as Normalized);
   return { norm, raw: await readStream(r.nc, 'MD_RAW') };
-}
-
-function of<T extends Normalized['type']>(
-  msgs: Normalized[],
-  type: T,
-  product: string,
-): Extract<Normalized, { type: T }>[] {
-  return msgs.filter(
-    (m): m is Extract<Normalized, { type: T }> => m.type === type && m.product === product,
-  );
 }
 
 function gapIds(statuses: Status[]): number[] {
@@ -134,7 +69,7 @@ function expectTradesOnceInOrder(
   let gaps = 0;
   let drops = 0;
   for (const product of PRODUCTS) {
-    const ids = of(norm, 'trade', product).map((t: Trade) => Number(t.trade_id));
+    const ids = messagesOf(norm, 'trade', product).map((t: Trade) => Number(t.trade_id));
     expect(ids.length, `${product}: trades`).toBeGreaterThan(20);
     for (let i = 1; i < ids.length; i++)
       expect((ids[i] ?? 0) > (ids[i - 1] ?? 0), `${product}: increasing at ${String(i)}`).toBe(
@@ -142,7 +77,7 @@ function expectTradesOnceInOrder(
       );
     const first = ids[0] ?? 0;
     const last = ids.at(-1) ?? 0;
-    const gap = gapIds(of(norm, 'status', product)).filter((id) => id > first && id < last);
+    const gap = gapIds(messagesOf(norm, 'status', product)).filter((id) => id > first && id < last);
     const covered = [...ids, ...gap].sort((a, b) => a - b);
     expect(covered, `${product}: trades + gaps cover the range once`).toEqual(
       Array.from({ length: last - first + 1 }, (_, i) => first + i),
@@ -163,20 +98,13 @@ function expectTradesOnceInOrder(
 /** The last book published per product equals the simulator's top levels. */
 function expectBooksEqualSim(sim: Simulator, norm: Normalized[]): void {
   for (const product of PRODUCTS) {
-    const book = of(norm, 'book', product).at(-1);
+    const book = messagesOf(norm, 'book', product).at(-1);
     expect(book, `${product}: a book`).toBeDefined();
     expect(
       { bids: book?.bids, asks: book?.asks },
       `${product}: the last book is the simulator's`,
     ).toEqual(sim.book(product, TOP_N));
   }
-}
-
-async function metric(r: Rig, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = await r.registry.getSingleMetric(name)?.get();
-  return (m?.values ?? [])
-    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
-    .reduce((n, v) => n + v.value, 0);
 }
 
 describe('Advanced Trade feed: simulator → ingestor → normalizers → MD_NORM', () => {
@@ -202,11 +130,15 @@ describe('Advanced Trade feed: simulator → ingestor → normalizers → MD_NOR
     expectBooksEqualSim(r.sim, norm);
     // Repeated frames were recognised by sequence_num and not stored; reordered ones were late.
     expect(
-      await metric(r, 'ledgerflux_ingestor_sequence_events_total', { event: 'duplicate' }),
+      await metricValue(r.registry, 'ledgerflux_ingestor_sequence_events_total', {
+        event: 'duplicate',
+      }),
     ).toBeGreaterThan(0);
-    expect(await metric(r, 'ledgerflux_ingestor_sequence_events_total', { event: 'gap' })).toBe(0);
+    expect(
+      await metricValue(r.registry, 'ledgerflux_ingestor_sequence_events_total', { event: 'gap' }),
+    ).toBe(0);
     // One subscribe per channel: the partial acks before the last are not problems.
-    expect(await metric(r, 'ledgerflux_ingestor_subscription_missing_total')).toBe(0);
+    expect(await metricValue(r.registry, 'ledgerflux_ingestor_subscription_missing_total')).toBe(0);
     // The ticker snapshot names every product: it was split, each part on its own subject.
     const split = raw.filter((m) => m.headers['Lf-Split'] === '1');
     expect(split.length).toBeGreaterThan(0);
@@ -220,7 +152,7 @@ describe('Advanced Trade feed: simulator → ingestor → normalizers → MD_NOR
     const dlq = await readStream(r.nc, 'MD_DLQ');
     expect(dlq.filter((m) => m.headers['Lf-Reason'] !== 'unparsable')).toEqual([]);
     for (const product of PRODUCTS) {
-      const ticker = of(norm, 'ticker', product).at(-1);
+      const ticker = messagesOf(norm, 'ticker', product).at(-1);
       expect(ticker, product).toMatchObject({ venue: 'coinbase', product });
       expect(ticker?.trade_id).toBeUndefined();
     }
@@ -246,7 +178,9 @@ describe('Advanced Trade feed: simulator → ingestor → normalizers → MD_NOR
     const { norm, raw } = await drain(r);
     const c1 = r.sim.log().connections.c1;
     expect(c1?.close_reason, 'the ingestor closed the first connection').toBe('client');
-    expect(await metric(r, 'ledgerflux_ingestor_sequence_events_total', { event: 'gap' })).toBe(1);
+    expect(
+      await metricValue(r.registry, 'ledgerflux_ingestor_sequence_events_total', { event: 'gap' }),
+    ).toBe(1);
     const counts = expectTradesOnceInOrder(r.sim, norm);
     // Trades the simulator made while no connection was subscribed came back in the new
     // connection's market_trades snapshot (the normalizer dropped those it had).
@@ -254,7 +188,7 @@ describe('Advanced Trade feed: simulator → ingestor → normalizers → MD_NOR
     for (const product of PRODUCTS) {
       const plog = r.sim.log().products[product];
       if (plog === undefined) continue;
-      const stored = new Set(of(norm, 'trade', product).map((t) => Number(t.trade_id)));
+      const stored = new Set(messagesOf(norm, 'trade', product).map((t) => Number(t.trade_id)));
       recovered += missedIds(plog, 'no_subscriber').filter((id) => stored.has(id)).length;
     }
     console.info(
@@ -271,7 +205,7 @@ describe('Advanced Trade feed: simulator → ingestor → normalizers → MD_NOR
         product,
       ).toEqual(['connected', 'dropped', 'connected']);
       expect(markers[1]?.reason).toBe('sequence_gap');
-      const statuses = of(norm, 'status', product);
+      const statuses = messagesOf(norm, 'status', product);
       const invalid = statuses.findIndex(
         (s) => s.event === 'book_invalid' && s.reason === 'sequence_gap',
       );

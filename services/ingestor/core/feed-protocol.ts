@@ -3,13 +3,9 @@
  * the book resubscribe that asks for a fresh snapshot, and the check of the
  * subscriptions acks. Pure; the ingestor shell sends what these build.
  */
+import { ADVANCED_CHANNELS, type AdvancedChannel } from '../../common/advanced-trade.js';
 import type { Feed } from '../../common/subjects.js';
-import {
-  ADVANCED_CHANNELS,
-  advancedSubscribeMessages,
-  checkAdvancedAck,
-  type AdvancedChannel,
-} from './subscribe-advanced.js';
+import { advancedSubscribeMessages, checkAdvancedAck } from './subscribe-advanced.js';
 import {
   EXCHANGE_CHANNELS,
   checkAck,

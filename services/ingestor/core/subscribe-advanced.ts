@@ -4,17 +4,8 @@
  * quiet channels are closed after 60–90 s (docs websocket-channels); `heartbeats` and
  * `status` take no products, and no channel is sent with an empty product list.
  */
+import type { AdvancedChannel } from '../../common/advanced-trade.js';
 import type { AckCheck } from './subscribe.js';
-
-export const ADVANCED_CHANNELS = [
-  'heartbeats',
-  'ticker',
-  'market_trades',
-  'level2',
-  'candles',
-  'status',
-] as const;
-export type AdvancedChannel = (typeof ADVANCED_CHANNELS)[number];
 
 export interface AdvancedSubscribe {
   type: 'subscribe' | 'unsubscribe';

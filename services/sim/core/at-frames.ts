@@ -8,18 +8,11 @@
  * exist, else the documented field lists (PROTOCOL.md §2.3). Decimal strings pass through
  * untouched; only the 24h percentage change is computed (the feed prints it as a float).
  */
+import type { AdvancedChannel } from '../../common/advanced-trade.js';
 import { productSpec } from './products.js';
 import { formatMicros } from './time.js';
 
-export const AT_CHANNELS = [
-  'heartbeats',
-  'ticker',
-  'market_trades',
-  'level2',
-  'candles',
-  'status',
-] as const;
-export type AtChannel = (typeof AT_CHANNELS)[number];
+export type AtChannel = AdvancedChannel;
 
 /** The envelope's `channel`: level2 data arrives as `l2_data` (docs level2). */
 export type AtFrameChannel = Exclude<AtChannel, 'level2'> | 'l2_data' | 'subscriptions';

@@ -4,7 +4,8 @@
  * subscriptions.
  */
 import { z } from 'zod';
-import { AT_CHANNELS, atErrorFrame, atSubscriptionsEvents, type AtChannel } from './at-frames.js';
+import { ADVANCED_CHANNELS } from '../../common/advanced-trade.js';
+import { atErrorFrame, atSubscriptionsEvents, type AtChannel } from './at-frames.js';
 
 /** Channels that need a JWT we cannot verify (the simulator holds no keys). */
 const AUTH_CHANNELS = new Set(['user', 'futures_balance_summary']);
@@ -48,7 +49,10 @@ export function parseAtClientMessage(text: string, products: ReadonlySet<string>
   const msg = parsed.data;
   const fail = (message: string) =>
     ({ kind: 'error', frame: atErrorFrame(message), request: true }) as const;
-  if (AUTH_CHANNELS.has(msg.channel) || !(AT_CHANNELS as readonly string[]).includes(msg.channel))
+  if (
+    AUTH_CHANNELS.has(msg.channel) ||
+    !(ADVANCED_CHANNELS as readonly string[]).includes(msg.channel)
+  )
     return fail(AT_ERRORS.authFailure);
   const channel = msg.channel as AtChannel;
   const list = PRODUCTLESS.has(channel) ? [] : [...new Set(msg.product_ids ?? [])];

@@ -83,7 +83,7 @@ describe('classifyAdvancedFrame', () => {
     ]);
     const c = classifyAdvancedFrame(JSON.stringify(frame));
     if (c.kind !== 'split') throw new Error(`expected a split: ${c.kind}`);
-    expect(c.parts.map((p) => [p.product, JSON.parse(p.text)])).toEqual([
+    expect(c.parts.map((p) => [p.product, JSON.parse(p.text) as unknown])).toEqual([
       [
         'BTC-USD',
         env('market_trades', 9, [

@@ -5,16 +5,11 @@ import {
   type FrameResult,
   type RawFrame,
 } from '../../../services/normalizer/core/product-processor.js';
+import { PROCESSOR_OPTS } from './processor-options.js';
 
 /** The product processor fed Advanced Trade frames (multi-trade frames, connection order). */
 const CONN = 'a'.repeat(32);
-const OPTS = {
-  windowMs: 250,
-  windowMsgs: 100,
-  topN: 5,
-  bookMinIntervalMs: 0,
-  validate: { priceJumpPct: 10, absurdSpreadPct: 5 },
-};
+const OPTS = PROCESSOR_OPTS;
 const TS = '2024-10-04T07:13:31.158696693Z';
 
 let src = 0;
@@ -230,7 +225,7 @@ describe('ProductProcessor with Advanced Trade frames', () => {
           expect([...released].sort((a, b) => a - b)).toEqual(heldSrcs);
         },
       ),
-      { numRuns: 500 },
+      { numRuns: 300 },
     );
   });
 });
