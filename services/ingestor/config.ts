@@ -7,35 +7,47 @@ import {
   productList,
   type Env,
 } from '../common/config.js';
-import { EXCHANGE_CHANNELS } from './core/subscribe.js';
+import { parseChannels, type CoinbaseFeed } from './core/feed-protocol.js';
 
-const FEED_URLS = {
+export const FEED_URLS: Readonly<Record<CoinbaseFeed, string>> = {
   exchange: 'wss://ws-feed.exchange.coinbase.com',
   advanced: 'wss://advanced-trade-ws.coinbase.com',
-} as const;
+};
 
-/** COINBASE_CHANNELS: the Exchange channels to subscribe. */
-export const exchangeChannels = z
-  .string()
-  .default('heartbeat,ticker,matches,level2_batch')
-  .transform((s) =>
-    s
-      .split(',')
-      .map((c) => c.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.enum(EXCHANGE_CHANNELS)).min(1));
+/** COINBASE_FEED, COINBASE_WS_URL and COINBASE_CHANNELS: the feed and what to subscribe. */
+export const feedFields = {
+  COINBASE_FEED: z.enum(['exchange', 'advanced']).default('exchange'),
+  COINBASE_WS_URL: z
+    .string()
+    .regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL')
+    .optional(),
+  /** Comma-separated; the default and the names allowed depend on COINBASE_FEED. */
+  COINBASE_CHANNELS: z.string().optional(),
+};
+
+/** Resolves the feed fields: the feed's public URL by default, its channels checked. */
+export function resolveFeed<
+  T extends {
+    COINBASE_FEED: CoinbaseFeed;
+    COINBASE_WS_URL?: string | undefined;
+    COINBASE_CHANNELS?: string | undefined;
+  },
+>(c: T, ctx: z.RefinementCtx) {
+  const parsed = parseChannels(c.COINBASE_FEED, c.COINBASE_CHANNELS);
+  if ('error' in parsed)
+    ctx.addIssue({ code: 'custom', path: ['COINBASE_CHANNELS'], message: parsed.error });
+  return {
+    ...c,
+    COINBASE_WS_URL: c.COINBASE_WS_URL ?? FEED_URLS[c.COINBASE_FEED],
+    COINBASE_CHANNELS: 'channels' in parsed ? parsed.channels : [],
+  };
+}
 
 export const IngestorConfigSchema = z
   .object({
     ...natsServiceFields,
+    ...feedFields,
     PRODUCTS: productList('BTC-USD,ETH-USD,SOL-USD'),
-    COINBASE_FEED: z.enum(['exchange', 'advanced']).default('exchange'),
-    COINBASE_WS_URL: z
-      .string()
-      .regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL')
-      .optional(),
-    COINBASE_CHANNELS: exchangeChannels,
     SHARDS: positiveInt(1),
     METRICS_PORT: port(9101),
     /** No frame at all for this long: the feed is stale, reconnect. */
@@ -48,8 +60,11 @@ export const IngestorConfigSchema = z
     PUBLISH_RETRY_HORIZON_MS: z.coerce.number().int().min(30_000).default(120_000),
     RECENT_TRADE_IDS: positiveInt(10_000),
     RESYNC_COALESCE_MS: positiveInt(5_000),
+    /** Advanced Trade: a missing sequence_num not arrived this long (or this many frames) later is a hole. */
+    SEQUENCE_GAP_MS: positiveInt(500),
+    SEQUENCE_GAP_FRAMES: positiveInt(200),
   })
-  .transform((c) => ({ ...c, COINBASE_WS_URL: c.COINBASE_WS_URL ?? FEED_URLS[c.COINBASE_FEED] }));
+  .transform(resolveFeed);
 export type IngestorConfig = z.infer<typeof IngestorConfigSchema>;
 
 export const loadIngestorConfig = (env: Env): Readonly<IngestorConfig> =>

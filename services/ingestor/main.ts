@@ -11,12 +11,6 @@ import { Ingestor } from './service.js';
 export async function main(_argv: string[]): Promise<number | undefined> {
   const config = configOrReport('ingestor', () => loadIngestorConfig(process.env));
   if (config === undefined) return 2;
-  if (config.COINBASE_FEED !== 'exchange') {
-    process.stderr.write(
-      'ledgerflux ingestor: COINBASE_FEED=advanced is not supported yet; use exchange\n',
-    );
-    return 2;
-  }
   const log = createLogger('ingestor', config.LOG_LEVEL);
   const registry = createRegistry('ingestor');
   await runService({ name: 'ingestor', log }, async (ctx) => {

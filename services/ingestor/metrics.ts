@@ -2,8 +2,13 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { MarkerState } from './core/route.js';
 import type { CloseCause } from './feeds/ws-connection.js';
 
-/** Frame types the Exchange feed documents; anything else counts as `other` (bounded labels). */
+/** Frame types (Exchange) and channels (Advanced Trade) the feeds document; anything else
+ * counts as `other` (bounded labels). */
 const KNOWN_TYPES = new Set([
+  'heartbeats',
+  'market_trades',
+  'l2_data',
+  'candles',
   'heartbeat',
   'ticker',
   'match',
@@ -128,6 +133,12 @@ export function createIngestorMetrics(
       name: 'ledgerflux_ingestor_discontinuities_total',
       help: 'Subjects whose publish order could not be kept',
       labelNames: ['reason'],
+      registers,
+    }),
+    sequence: new Counter({
+      name: 'ledgerflux_ingestor_sequence_events_total',
+      help: 'Advanced Trade sequence_num events: duplicate (not published), late (published), gap (reconnect)',
+      labelNames: ['event'],
       registers,
     }),
     resyncs: new Counter({

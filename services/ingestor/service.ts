@@ -4,10 +4,11 @@ import type { Logger } from '../common/logger.js';
 import { MIN_MAX_PAYLOAD, trackNatsConnected } from '../common/nats.js';
 import { Publisher, type Discontinuity, type PublishOutcome } from '../common/publisher.js';
 import { nowUs } from '../common/schemas/headers.js';
-import { parseRawSubject, resyncSubject, type Feed } from '../common/subjects.js';
+import { parseRawSubject, resyncSubject } from '../common/subjects.js';
 import type { IngestorConfig } from './config.js';
-import { FrameRouter, type MarkerState, type Routed } from './core/route.js';
-import { checkAck, subscribeMessage, type ExchangeChannel } from './core/subscribe.js';
+import { feedProtocol, type FeedProtocol } from './core/feed-protocol.js';
+import { AdvancedRouter } from './core/route-advanced.js';
+import { FrameRouter, type MarkerState, type Routed, type RouterBase } from './core/route.js';
 import { FeedConnection, type CloseCause } from './feeds/ws-connection.js';
 import { createIngestorMetrics, frameTypeLabel, type IngestorMetrics } from './metrics.js';
 
@@ -20,14 +21,15 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 /**
- * The Exchange-feed ingestor: one WebSocket to the feed, every frame into MD_RAW
- * exactly once and in order (DESIGN.md "Raw frames"), backpressure from the publish
- * window to the socket, and resync requests served as resubscribes.
+ * The ingestor: one WebSocket to the feed (Exchange or Advanced Trade), every frame into
+ * MD_RAW exactly once and in order (DESIGN.md "Raw frames"), backpressure from the publish
+ * window to the socket, resync requests served as book resubscribes, and for Advanced
+ * Trade a hole in `sequence_num` answered by a reconnect.
  */
 export class Ingestor {
   readonly metrics: IngestorMetrics;
-  private readonly feed: Feed = 'coinbase';
-  private readonly router: FrameRouter;
+  private readonly protocol: FeedProtocol;
+  private readonly router: RouterBase;
   private readonly publisher: Publisher;
   private readonly conn: FeedConnection;
   private readonly lastResync = new Map<string, number>();
@@ -40,6 +42,12 @@ export class Ingestor {
   private subscribed = false;
   /** Receipt time of the last frame (µs); the start until one arrives (the stale alert). */
   private lastFrameUs = nowUs();
+  /**
+   * (Un)subscribe messages not acknowledged yet: each is answered by a cumulative ack, so
+   * with one message per channel (Advanced Trade) the acks before the last are partial.
+   */
+  private unacked = 0;
+  private sequenceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: Readonly<IngestorConfig>,
@@ -51,13 +59,21 @@ export class Ingestor {
       lastFrameAgeSeconds: () => Math.max(0, nowUs() - this.lastFrameUs) / 1e6,
       publishInFlight: () => this.publisher.inFlight,
     });
+    this.protocol = feedProtocol(config.COINBASE_FEED, config.COINBASE_CHANNELS);
     const maxPayload = nc.info?.max_payload ?? MIN_MAX_PAYLOAD;
-    this.router = new FrameRouter({
-      feed: this.feed,
+    const routerOptions = {
+      feed: this.protocol.feed,
       shards: config.SHARDS,
       maxFrameBytes: maxPayload - HEADER_ROOM,
       recentTrades: config.RECENT_TRADE_IDS,
-    });
+    };
+    this.router =
+      config.COINBASE_FEED === 'advanced'
+        ? new AdvancedRouter(routerOptions, {
+            windowMs: config.SEQUENCE_GAP_MS,
+            windowFrames: config.SEQUENCE_GAP_FRAMES,
+          })
+        : new FrameRouter(routerOptions);
     this.publisher = new Publisher(nc, {
       window: config.PUBLISH_WINDOW,
       timeoutMs: config.PUBLISH_TIMEOUT_MS,
@@ -106,19 +122,30 @@ export class Ingestor {
   }
 
   async start(): Promise<void> {
-    this.resyncSub = this.nc.subscribe(resyncSubject(this.feed), {
+    this.resyncSub = this.nc.subscribe(resyncSubject(this.protocol.feed), {
       callback: (err, msg) => {
         if (err !== null) return;
         msg.respond(enc.encode(JSON.stringify(this.onResyncRequest(msg.data))));
       },
     });
     trackNatsConnected(this.nc, this.metrics.natsConnected);
+    if (this.config.COINBASE_FEED === 'advanced') {
+      // A sequence_num hole is due even when no further frame arrives.
+      this.sequenceTimer = setInterval(
+        () => {
+          for (const r of this.router.tick(Date.now())) this.handle(r, nowUs());
+        },
+        Math.max(20, Math.floor(this.config.SEQUENCE_GAP_MS / 4)),
+      );
+      this.sequenceTimer.unref();
+    }
     this.conn.start();
     await Promise.resolve();
   }
 
   /** Stop reading, publish what was read, stop serving resyncs. */
   async stop(): Promise<void> {
+    if (this.sequenceTimer !== undefined) clearInterval(this.sequenceTimer);
     for (const t of this.pendingResync.values()) clearTimeout(t);
     await this.conn.stop();
     this.resyncSub?.unsubscribe();
@@ -129,8 +156,8 @@ export class Ingestor {
     this.router.newConnection(connId);
     this.subscribed = false;
     this.markAll('connected');
-    const channels = this.config.COINBASE_CHANNELS;
-    this.conn.send(subscribeMessage('subscribe', channels, this.config.PRODUCTS));
+    this.unacked = 0;
+    for (const msg of this.protocol.subscribe(this.config.PRODUCTS)) this.sendRequest(msg);
   }
 
   private onClose(cause: CloseCause): void {
@@ -142,8 +169,8 @@ export class Ingestor {
   private onFrame(data: Buffer, recvUs: number): void {
     this.lastFrameUs = recvUs;
     this.metrics.bytes.inc(data.byteLength);
-    const routed = this.router.route(data, undefined, recvUs);
-    this.handle(routed, recvUs);
+    for (const routed of this.router.routeAll(data, undefined, recvUs, Date.now()))
+      this.handle(routed, recvUs);
     if (!this.publisher.hasRoom() && !this.waitingForRoom) {
       this.waitingForRoom = true;
       this.metrics.paused.inc();
@@ -178,27 +205,44 @@ export class Ingestor {
         }
         return;
       case 'publish': {
-        const c = routed.classified;
-        const type = c.kind === 'unparsable' ? 'other' : c.type;
-        this.counterFor(this.frameCounters, this.metrics.frames, frameTypeLabel(type)).inc();
-        if (c.kind === 'product' && c.time !== undefined) {
-          const exchangeMs = Date.parse(c.time);
+        this.counterFor(this.frameCounters, this.metrics.frames, frameTypeLabel(routed.type)).inc();
+        if (routed.time !== undefined) {
+          const exchangeMs = Date.parse(routed.time);
           const lag = recvUs / 1e6 - exchangeMs / 1e3;
           if (Number.isFinite(lag) && lag >= 0 && lag < 3600)
             this.metrics.exchangeToIngest.observe(lag);
         }
-        if (c.kind === 'control') this.onControlFrame(c.type, c.value);
+        if (routed.control !== undefined) this.onControlFrame(routed.type, routed.control);
         const { product, tradeId } = routed;
         void this.publisher.publish(routed.req).then((o) => {
           this.afterPublish(o, product, tradeId);
         });
         return;
       }
+      case 'sequence':
+        this.metrics.sequence.labels(routed.event).inc();
+        if (routed.event === 'gap') this.onSequenceGap(routed.from, routed.to);
+        return;
       default: {
         const never: never = routed;
         throw new Error(`unexpected route ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /**
+   * A sequence_num the connection never delivered: a message is lost and the server never
+   * resends. Every book is marked (the lost message may have been any product's), then the
+   * connection is closed gracefully, so what the server already sent is still read and
+   * stored, and a new one subscribes again for fresh snapshots.
+   */
+  private onSequenceGap(from: number | undefined, to: number | undefined): void {
+    this.log.warn(
+      { conn: this.router.connectionId, from, to },
+      'sequence_num gap: reconnecting for fresh snapshots',
+    );
+    for (const p of this.products) this.mark(p, 'dropped', 'sequence_gap');
+    this.conn.reconnect('sequence_gap', true);
   }
 
   private afterPublish(
@@ -212,23 +256,32 @@ export class Ingestor {
       this.log.error({ product, code: o.code, error: o.error }, 'publish rejected by the server');
   }
 
+  private sendRequest(msg: unknown): void {
+    if (this.conn.send(msg)) this.unacked++;
+  }
+
   private onControlFrame(type: string, value: Record<string, unknown>): void {
     if (type === 'subscriptions') {
+      this.unacked = Math.max(0, this.unacked - 1);
       // Products in the middle of a book resubscribe are briefly absent from the ack.
       const settled = this.config.PRODUCTS.filter(
         (p) => Date.now() - (this.lastResync.get(p) ?? 0) >= this.config.RESYNC_COALESCE_MS,
       );
-      const check = checkAck(value, this.config.COINBASE_CHANNELS, settled);
+      const check = this.protocol.checkAck(value, settled);
       if (check.ok) {
         if (!this.subscribed)
           this.log.info(
-            { channels: this.config.COINBASE_CHANNELS, products: this.config.PRODUCTS },
+            {
+              feed: this.config.COINBASE_FEED,
+              channels: this.protocol.channels,
+              products: this.config.PRODUCTS,
+            },
             'subscribed',
           );
         this.subscribed = true;
         this.metrics.connected.set(1);
         this.conn.markHealthy();
-      } else {
+      } else if (this.unacked === 0) {
         for (const [channel, products] of Object.entries(check.missing)) {
           this.metrics.subscribeProblems
             .labels(frameChannelLabel(channel))
@@ -237,6 +290,8 @@ export class Ingestor {
         this.log.warn({ missing: check.missing }, 'subscription ack lacks channels or products');
       }
     } else if (type === 'error') {
+      // A refused request is answered by an error instead of an ack.
+      this.unacked = Math.max(0, this.unacked - 1);
       this.metrics.exchangeErrors.inc();
       this.log.error({ message: value.message, reason: value.reason }, 'feed error frame');
     }
@@ -257,7 +312,7 @@ export class Ingestor {
     this.resubscribeBook(parsed.product, `discontinuity:${d.reason}`);
   }
 
-  /** Serves md.ctl.<feed>.resync: at most one level2_batch resubscribe per product per window. */
+  /** Serves md.ctl.<feed>.resync: at most one book resubscribe per product per window. */
   private onResyncRequest(data: Uint8Array): {
     accepted: boolean;
     coalesced?: boolean;
@@ -292,14 +347,11 @@ export class Ingestor {
 
   /** Unsubscribe + subscribe the book channel: the feed sends a fresh snapshot. */
   private resubscribeBook(product: string, reason: string): void {
-    const channels: ExchangeChannel[] = this.config.COINBASE_CHANNELS.filter(
-      (c) => c === 'level2_batch',
-    );
-    if (channels.length === 0 || !this.conn.isOpen) return;
+    const messages = this.protocol.resubscribeBook(product);
+    if (messages.length === 0 || !this.conn.isOpen) return;
     this.lastResync.set(product, Date.now());
     this.mark(product, 'resubscribed', reason);
-    this.conn.send(subscribeMessage('unsubscribe', channels, [product]));
-    this.conn.send(subscribeMessage('subscribe', channels, [product]));
+    for (const msg of messages) this.sendRequest(msg);
     this.metrics.resyncs.labels('resubscribed').inc();
     this.log.info({ product, reason }, 'book resubscribed');
   }
@@ -330,8 +382,18 @@ export class Ingestor {
   }
 }
 
+const CHANNEL_LABELS = new Set([
+  'heartbeat',
+  'heartbeats',
+  'ticker',
+  'matches',
+  'market_trades',
+  'level2_batch',
+  'level2',
+  'candles',
+  'status',
+]);
+
 function frameChannelLabel(channel: string): string {
-  return ['heartbeat', 'ticker', 'matches', 'level2_batch', 'status'].includes(channel)
-    ? channel
-    : 'other';
+  return CHANNEL_LABELS.has(channel) ? channel : 'other';
 }

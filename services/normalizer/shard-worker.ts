@@ -14,6 +14,7 @@ import { Publisher } from '../common/publisher.js';
 import { H, nowUs } from '../common/schemas/headers.js';
 import type { Normalized } from '../common/schemas/normalized.js';
 import {
+  FEEDS,
   dlqMsgId,
   dlqSubject,
   normSubject,
@@ -22,6 +23,7 @@ import {
   resyncSubject,
   shardOf,
   type DlqReason,
+  type Feed,
 } from '../common/subjects.js';
 import { SEQ_BUCKET, STREAMS, verifyTopology } from '../common/topology.js';
 import type { NormalizerConfig } from './config.js';
@@ -52,6 +54,8 @@ interface ProductState {
   stored: ProductMarks;
   dirty: boolean;
   resyncing: boolean;
+  /** The feed of the product's latest raw frame: where resync requests go. */
+  feed: Feed | undefined;
 }
 
 /**
@@ -176,11 +180,15 @@ export class ShardWorker {
       );
       return;
     }
-    const raw = { src: m.seq, ...headers, text: dec.decode(m.data) };
+    const raw = { feed: parsed.feed, src: m.seq, ...headers, text: dec.decode(m.data) };
+    state.feed = parsed.feed;
     this.pending.set(m.seq, { msg: m, outstanding: 0, held: false, startedMs: performance.now() });
     const result = state.processor.onFrame(raw, Date.now());
     if (result.invalid !== undefined) {
+      // The frame goes to MD_DLQ; what its processing released (held trades whose window
+      // ended, a connection change) is still published.
       this.pending.delete(m.seq);
+      this.apply(parsed.product, result, undefined);
       this.toDlq(m, result.invalid.reason, result.invalid.error);
       return;
     }
@@ -325,15 +333,28 @@ export class ShardWorker {
       const done = () => state.processor.bookValid || this.abort.signal.aborted;
       for (let attempt = 0; !done(); attempt++) {
         try {
-          const reply = await this.nc.request(
-            resyncSubject('coinbase'),
-            enc.encode(JSON.stringify({ product, reason })),
-            { timeout: 2_000 },
+          // Before the product's first frame (a restart) every feed's ingestor is asked.
+          const feeds = state.feed === undefined ? FEEDS : [state.feed];
+          const replies = await Promise.allSettled(
+            feeds.map((feed) =>
+              this.nc.request(
+                resyncSubject(feed),
+                enc.encode(JSON.stringify({ product, reason })),
+                {
+                  timeout: 2_000,
+                },
+              ),
+            ),
           );
-          const body = JSON.parse(dec.decode(reply.data)) as { accepted?: boolean };
-          this.metrics.resyncRequests
-            .labels(shard, body.accepted === true ? 'accepted' : 'refused')
-            .inc();
+          const answered = replies.flatMap((x) => (x.status === 'fulfilled' ? [x.value] : []));
+          if (answered.length === 0) {
+            const failed = replies.find((x) => x.status === 'rejected');
+            throw failed?.reason ?? new Error('no feed answered');
+          }
+          const accepted = answered.some(
+            (reply) => (JSON.parse(dec.decode(reply.data)) as { accepted?: boolean }).accepted,
+          );
+          this.metrics.resyncRequests.labels(shard, accepted ? 'accepted' : 'refused').inc();
         } catch (err) {
           this.metrics.resyncRequests.labels(shard, 'no_answer').inc();
           if (attempt === 0)
@@ -373,6 +394,7 @@ export class ShardWorker {
       stored: structuredClone(marks),
       dirty: false,
       resyncing: false,
+      feed: undefined,
     };
     this.products.set(product, state);
     this.log.info({ product, marks }, 'product state restored');

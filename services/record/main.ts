@@ -4,23 +4,21 @@ import { z } from 'zod';
 import { configOrReport, loadConfig, logLevel, productList } from '../common/config.js';
 import { runService } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
-import { exchangeChannels } from '../ingestor/config.js';
-import { subscribeMessage } from '../ingestor/core/subscribe.js';
+import { feedFields, resolveFeed } from '../ingestor/config.js';
+import { feedProtocol } from '../ingestor/core/feed-protocol.js';
 import { FeedConnection } from '../ingestor/feeds/ws-connection.js';
 
 /**
  * `ledgerflux record --out FILE`: captures a live feed in the line format that
  * `ledgerflux sim --replay` reads: {"lf":1,"recv_us":…,"frame":"<raw>"} per frame.
  */
-const RecordConfigSchema = z.object({
-  LOG_LEVEL: logLevel,
-  PRODUCTS: productList('BTC-USD,ETH-USD,SOL-USD'),
-  COINBASE_WS_URL: z
-    .string()
-    .regex(/^wss?:\/\/\S+$/, 'a ws:// or wss:// URL')
-    .default('wss://ws-feed.exchange.coinbase.com'),
-  COINBASE_CHANNELS: exchangeChannels,
-});
+const RecordConfigSchema = z
+  .object({
+    LOG_LEVEL: logLevel,
+    PRODUCTS: productList('BTC-USD,ETH-USD,SOL-USD'),
+    ...feedFields,
+  })
+  .transform(resolveFeed);
 
 export async function main(argv: string[]): Promise<number | undefined> {
   const { values } = parseArgs({
@@ -35,6 +33,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (config === undefined) return 2;
   const maxFrames = values.frames === undefined ? Infinity : Number(values.frames);
   const log = createLogger('record', config.LOG_LEVEL);
+  const protocol = feedProtocol(config.COINBASE_FEED, config.COINBASE_CHANNELS);
   const out: WriteStream = createWriteStream(values.out, { flags: 'a' });
   let count = 0;
   let done: () => void = () => undefined;
@@ -46,8 +45,9 @@ export async function main(argv: string[]): Promise<number | undefined> {
     staleMs: 15_000,
     pingMs: 15_000,
     maxPayload: 64 * 1024 * 1024,
-    onOpen: () =>
-      conn.send(subscribeMessage('subscribe', config.COINBASE_CHANNELS, config.PRODUCTS)),
+    onOpen: () => {
+      for (const msg of protocol.subscribe(config.PRODUCTS)) conn.send(msg);
+    },
     onFrame: (data, recvUs) => {
       if (count >= maxFrames) return;
       count++;

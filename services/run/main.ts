@@ -2,25 +2,35 @@ import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeError } from '../common/errors.js';
+import { FEED_URLS } from '../ingestor/config.js';
+import type { CoinbaseFeed } from '../ingestor/core/feed-protocol.js';
 import { startChild, type Child } from './children.js';
 import { pgPlace, startNatsServer, startPostgresServer } from './infra.js';
 import { portOr } from './ports.js';
 
 /**
- * `ledgerflux run [--sim] [--products A,B] [--shards N] [--port P]`: the whole pipeline on
+ * `ledgerflux run [--sim] [--feed exchange|advanced] [--products A,B] [--shards N] [--port P]`: the whole pipeline on
  * this machine. Infrastructure is started when NATS_URL / DATABASE_URL are not given;
  * then `migrate`, then every service as a child process with prefixed logs. Ctrl-C stops
  * everything, services first, and leaves no process or port behind.
  */
-const USAGE = `usage: ledgerflux run [--sim] [--products BTC-USD,ETH-USD] [--shards N] [--port 8080] [--feed-url URL]
+const USAGE = `usage: ledgerflux run [--sim] [--feed exchange|advanced] [--products BTC-USD,ETH-USD] [--shards N] [--port 8080] [--feed-url URL]
   --sim        use the local Coinbase simulator instead of the live feed (make demo)
+  --feed       Coinbase Exchange or Advanced Trade (default: COINBASE_FEED or exchange)
   --products   products to follow (default: PRODUCTS or BTC-USD,ETH-USD,SOL-USD)
   --shards     normalizer shards (default 2)
   --port       gateway port (default 8080, or a free one)
-  --feed-url   feed URL (default: Coinbase's public Exchange feed)
+  --feed-url   feed URL (default: the chosen feed's public URL)
 `;
 
-const LIVE_FEED = 'wss://ws-feed.exchange.coinbase.com';
+/** The feed from --feed, else COINBASE_FEED, else the Exchange; undefined when neither is a feed. */
+export function chooseFeed(
+  flag: string | undefined,
+  env: string | undefined,
+): CoinbaseFeed | undefined {
+  const v = flag ?? (env === undefined || env.trim() === '' ? 'exchange' : env.trim());
+  return v === 'exchange' || v === 'advanced' ? v : undefined;
+}
 const FEED_CHECK_MS = 10_000;
 
 function nonEmpty(v: string | undefined): string | undefined {
@@ -49,6 +59,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
         shards: { type: 'string' },
         port: { type: 'string' },
         'feed-url': { type: 'string' },
+        feed: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -59,6 +70,11 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (values.help === true) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  const feed = chooseFeed(values.feed, process.env.COINBASE_FEED);
+  if (feed === undefined) {
+    process.stderr.write(`--feed (or COINBASE_FEED) must be exchange or advanced\n${USAGE}`);
+    return 2;
   }
   const products = values.products ?? process.env.PRODUCTS ?? 'BTC-USD,ETH-USD,SOL-USD';
   const shards = Number(values.shards ?? process.env.SHARDS ?? '2');
@@ -89,6 +105,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
     const env: Record<string, string> = {
       PRODUCTS: products,
       SHARDS: String(shards),
+      COINBASE_FEED: feed,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     };
     // Infrastructure
@@ -143,10 +160,12 @@ export async function main(argv: string[]): Promise<number | undefined> {
     if (code !== 0) throw new Error(`migrate failed with exit code ${String(code)}`);
     say('✓ streams and schema ready');
 
-    let feedUrl = values['feed-url'] ?? process.env.COINBASE_WS_URL ?? LIVE_FEED;
+    let feedUrl = values['feed-url'] ?? process.env.COINBASE_WS_URL ?? FEED_URLS[feed];
     if (values.sim === true) {
       const simPort = await portOr(9200);
       runCommand('sim', 'sim', {}, [
+        '--feed',
+        feed,
         '--port',
         String(simPort),
         '--products',
@@ -155,7 +174,9 @@ export async function main(argv: string[]): Promise<number | undefined> {
         '50',
       ]);
       feedUrl = `ws://127.0.0.1:${String(simPort)}`;
-      say(`✓ simulator on ${feedUrl}`);
+      say(
+        `✓ simulator (${feed === 'advanced' ? 'Advanced Trade' : 'Exchange'} protocol) on ${feedUrl}`,
+      );
     }
     const ingestorMetrics = await portOr(9101);
     runCommand('ingestor', 'ingestor', {

@@ -17,21 +17,24 @@ import type { SimulatorOptions } from './server.js';
 
 export const SimEnvSchema = z.object({
   LOG_LEVEL: logLevel,
+  COINBASE_FEED: z.enum(['exchange', 'advanced']).default('exchange'),
   PRODUCTS: productList('BTC-USD,ETH-USD,SOL-USD'),
   SIM_PORT: port(9200),
 });
 
 export const USAGE = `usage: ledgerflux sim [options]
 
-Coinbase Exchange feed simulator (ws-feed protocol) with a control API on the same port.
+Coinbase feed simulator (Exchange ws-feed or Advanced Trade) with a control API on the same port.
 
+  --feed exchange|advanced  protocol served (env COINBASE_FEED, default exchange)
   --port N              WebSocket + HTTP port (env SIM_PORT, default 9200)
   --host H              listen address (default 0.0.0.0)
   --products A,B        products (env PRODUCTS, default BTC-USD,ETH-USD,SOL-USD)
   --seed N              seed of the market and of fault decisions (default 1)
   --rate N|max          market frames per second over all products (default 200)
   --depth N|full        book levels per side, all sent in the snapshot (default 50)
-  --full-levels N       levels per side for --depth full (default 125000: ~6.5 MB BTC-USD)
+  --full-levels N       levels per side for --depth full (default 125000: ~6.5 MB BTC-USD;
+                        advanced 23000: ~5 MB)
   --backpressure        with --rate max: pause while a client has > max-buffer/2 unsent
   --replay FILE         replay a recording (raw frames or {"lf":1,"recv_us":…,"frame":"…"})
   --speed N|max         replay pace: 1 = recorded pace, 10 = ten times faster (default 1)
@@ -48,6 +51,9 @@ Coinbase Exchange feed simulator (ws-feed protocol) with a control API on the sa
   --malformed P|N       insert broken (non-JSON) frames
   --stall MS[@AFTER]    one stall of MS ms after AFTER frames
   --close AFTER[:CODE]  close a connection once, after AFTER frames (CODE default 1006 = terminate)
+  --seq-skip P|N        advanced: leave holes in sequence_num
+  --idle-close-ms N     advanced: close a connection whose channel was silent this long
+                        without heartbeats (default 75000)
   --log-level LEVEL     pino level (env LOG_LEVEL, default info)
 `;
 
@@ -93,6 +99,7 @@ export function parseSimArgs(argv: string[], env: Env): SimCliConfig {
       allowPositionals: false,
       options: {
         help: { type: 'boolean', short: 'h' },
+        feed: { type: 'string' },
         port: { type: 'string' },
         host: { type: 'string' },
         products: { type: 'string' },
@@ -116,6 +123,8 @@ export function parseSimArgs(argv: string[], env: Env): SimCliConfig {
         malformed: { type: 'string' },
         stall: { type: 'string' },
         close: { type: 'string' },
+        'seq-skip': { type: 'string' },
+        'idle-close-ms': { type: 'string' },
         'log-level': { type: 'string' },
       },
     });
@@ -123,7 +132,11 @@ export function parseSimArgs(argv: string[], env: Env): SimCliConfig {
     throw new ConfigError([err instanceof Error ? err.message : String(err)]);
   }
   const v = parsed.values;
+  const feed = v.feed ?? envConfig.COINBASE_FEED;
+  if (feed !== 'exchange' && feed !== 'advanced')
+    throw new ConfigError([`--feed: exchange or advanced (got ${feed})`]);
   const options: SimulatorOptions = {
+    feed,
     host: v.host ?? '0.0.0.0',
     port: v.port === undefined ? envConfig.SIM_PORT : intFlag('port', v.port, 0),
     products:
@@ -137,6 +150,8 @@ export function parseSimArgs(argv: string[], env: Env): SimCliConfig {
   };
   if (v['full-levels'] !== undefined)
     options.fullDepthLevels = intFlag('full-levels', v['full-levels'], 1);
+  if (v['idle-close-ms'] !== undefined)
+    options.idleCloseMs = intFlag('idle-close-ms', v['idle-close-ms'], 1);
   if (v['max-buffer'] !== undefined)
     options.maxBufferBytes = intFlag('max-buffer', v['max-buffer'], 1024);
   if (v['subscribe-timeout-ms'] !== undefined) {
@@ -149,6 +164,8 @@ export function parseSimArgs(argv: string[], env: Env): SimCliConfig {
     options.ackStyle = v['ack-style'];
   }
   if (v.replay !== undefined) {
+    if (feed === 'advanced')
+      throw new ConfigError(['--replay: recordings are replayed as the Exchange feed only']);
     options.replay = {
       file: v.replay,
       speed: v.speed === undefined ? 1 : numOrMax('speed', v.speed, Number.MIN_VALUE),
@@ -185,6 +202,8 @@ function faultsFromFlags(v: Record<string, string | boolean | undefined>): Fault
     const s = str(kind);
     if (s !== undefined) f[kind] = budget(kind, s);
   }
+  const seqSkip = str('seq-skip');
+  if (seqSkip !== undefined) f.seq_skip = budget('seq-skip', seqSkip);
   const reorder = str('reorder');
   if (reorder !== undefined) {
     const k = str('reorder-k');

@@ -6,18 +6,46 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../common/logger.js';
+import { AtSession } from './at-session.js';
+import type { AtFrameChannel } from './core/at-frames.js';
 import type { ControlLog, MissReason } from './core/control-log.js';
 import { FaultPlanner, type FaultAction, type FaultState, type FrameKind } from './core/faults.js';
 import { errorFrame } from './core/frames.js';
 import { ERRORS, Subscriptions } from './core/protocol.js';
 import { Rng } from './core/rng.js';
 import type { SimMetrics } from './metrics.js';
+import { nowUs } from './synthetic.js';
+
+export interface TradeRef {
+  product: string;
+  tradeId: number;
+}
 
 export interface OutFrame {
   raw: string;
   kind: FrameKind;
   product?: string | undefined;
   tradeId?: number | undefined;
+  /** Advanced Trade market_trades frames: the trades they carry. */
+  trades?: readonly TradeRef[] | undefined;
+  /** A frame already in Advanced Trade terms (heartbeats, candles): only the envelope is missing. */
+  at?: { channel: AtFrameChannel; events: string } | undefined;
+}
+
+/** Trades owed to a connection by this frame: pending until written, else missed. */
+function owedTrades(f: OutFrame): readonly TradeRef[] {
+  if (f.kind === 'market_trades') return f.trades ?? [];
+  if (f.kind === 'match' && f.tradeId !== undefined && f.product !== undefined)
+    return [{ product: f.product, tradeId: f.tradeId }];
+  return [];
+}
+
+/** Trades replayed on subscribe (last_match, the market_trades snapshot): delivered if written. */
+function replayedTrades(f: OutFrame): readonly TradeRef[] {
+  if (f.kind === 'trades_snapshot') return f.trades ?? [];
+  if (f.kind === 'last_match' && f.tradeId !== undefined && f.product !== undefined)
+    return [{ product: f.product, tradeId: f.tradeId }];
+  return [];
 }
 
 export interface ConnectionDeps {
@@ -30,16 +58,20 @@ export interface ConnectionDeps {
   slowConsumerGraceMs: number;
   /** Close a connection that sent no (un)subscribe within this many ms (Coinbase: 5 s). */
   subscribeTimeoutMs: number;
+  /** The protocol this connection speaks. */
+  feed: 'exchange' | 'advanced';
   onClosed: (conn: SimConnection) => void;
 }
 
 export type CloseReason =
-  'client' | 'fault_close' | 'slow_consumer' | 'subscribe_timeout' | 'server_stop';
+  'client' | 'fault_close' | 'slow_consumer' | 'subscribe_timeout' | 'server_stop' | 'idle';
 
 type Queued = { frame: OutFrame } | { raw: string };
 
 export class SimConnection {
   readonly subs = new Subscriptions();
+  /** Set when the connection speaks Advanced Trade. */
+  readonly at: AtSession | undefined;
   private readonly planner: FaultPlanner<OutFrame>;
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closeReason: CloseReason | null = null;
@@ -61,6 +93,18 @@ export class SimConnection {
   ) {
     this.planner = new FaultPlanner(id, Rng.derive(deps.seed, `faults:${id}`), deps.faults);
     this.logger = deps.logger.child({ conn: id });
+    if (deps.feed === 'advanced') {
+      this.at = new AtSession({
+        decide: (kind) => this.planner.decide(kind),
+        dropped: (t) => {
+          this.deps.metrics.fault('drop');
+          this.missOne(t, 'fault_drop');
+        },
+        seqSkipped: () => {
+          this.deps.metrics.fault('seq_skip');
+        },
+      });
+    }
     ws.on('close', (code) => {
       this.closed(code);
     });
@@ -82,6 +126,11 @@ export class SimConnection {
     return this.state === 'open';
   }
 
+  /** Subscribed to anything (either protocol). */
+  get subscribed(): boolean {
+    return this.at === undefined ? !this.subs.empty : !this.at.subs.empty;
+  }
+
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
   }
@@ -90,7 +139,9 @@ export class SimConnection {
     this.socket.cork();
   }
 
+  /** The end of a burst of market frames: batched Advanced Trade trades go out, then the socket. */
   uncork(): void {
+    if (this.at !== undefined && this.state === 'open') this.send(this.at.flush(nowUs()));
     this.socket.uncork();
   }
 
@@ -100,7 +151,16 @@ export class SimConnection {
       this.missTrade(frame, this.missReason());
       return;
     }
-    this.execute(this.planner.process(frame));
+    if (this.at !== undefined) this.send(this.at.accept(frame, nowUs()));
+    else this.execute(this.planner.process(frame));
+  }
+
+  /** Frames already in this connection's protocol (Advanced Trade: numbered), through the faults. */
+  send(frames: readonly OutFrame[]): void {
+    for (const f of frames) {
+      if (this.state !== 'open') this.missTrade(f, this.missReason());
+      else this.execute(this.planner.process(f));
+    }
   }
 
   /** Applies one-shot faults that became due (called when faults change). */
@@ -161,9 +221,7 @@ export class SimConnection {
 
   /** A trade owed to this connection but not yet handed to the socket (held, stalled). */
   private markPending(f: OutFrame): void {
-    if (f.kind === 'match' && f.tradeId !== undefined && f.product !== undefined) {
-      this.deps.log.sent(f.product, f.tradeId, this.id);
-    }
+    for (const t of owedTrades(f)) this.deps.log.sent(t.product, t.tradeId, this.id);
   }
 
   private write(q: Queued): void {
@@ -175,17 +233,17 @@ export class SimConnection {
     } else {
       const f = q.frame;
       const bytes = f.raw.length;
-      if (f.kind === 'match' && f.tradeId !== undefined && f.product !== undefined) {
-        const { product, tradeId } = f;
-        log.sent(product, tradeId, this.id);
+      const owed = owedTrades(f);
+      const replayed = replayedTrades(f);
+      if (owed.length > 0) {
+        for (const t of owed) log.sent(t.product, t.tradeId, this.id);
         this.ws.send(f.raw, (err) => {
           if (err) this.missTrade(f, this.missReason());
-          else log.delivered(product, tradeId, this.id);
+          else for (const t of owed) log.delivered(t.product, t.tradeId, this.id);
         });
-      } else if (f.kind === 'last_match' && f.tradeId !== undefined && f.product !== undefined) {
-        const { product, tradeId } = f;
+      } else if (replayed.length > 0) {
         this.ws.send(f.raw, (err) => {
-          if (!err) log.delivered(product, tradeId, this.id);
+          if (!err) for (const t of replayed) log.delivered(t.product, t.tradeId, this.id);
         });
       } else if (f.kind === 'snapshot') {
         this.snapshotAllowance += bytes;
@@ -278,8 +336,11 @@ export class SimConnection {
   }
 
   private missTrade(f: OutFrame, reason: MissReason): void {
-    if (f.kind !== 'match' || f.tradeId === undefined || f.product === undefined) return;
-    this.deps.log.missed(f.product, f.tradeId, this.id, reason);
+    for (const t of owedTrades(f)) this.missOne(t, reason);
+  }
+
+  private missOne(t: TradeRef, reason: MissReason): void {
+    this.deps.log.missed(t.product, t.tradeId, this.id, reason);
     this.deps.metrics.missed(reason);
   }
 
@@ -291,6 +352,7 @@ export class SimConnection {
     clearTimeout(this.subscribeTimer);
     this.closeReason ??= 'client';
     for (const f of this.planner.drainHeld()) this.missTrade(f, this.missReason());
+    for (const t of this.at?.drainQueued() ?? []) this.missOne(t, this.missReason());
     const queue = this.stallQueue ?? [];
     this.stallQueue = undefined;
     for (const q of queue) if ('frame' in q) this.missTrade(q.frame, 'stall');

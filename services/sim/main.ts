@@ -1,5 +1,5 @@
 /**
- * `ledgerflux sim`: runs the Coinbase Exchange feed simulator until SIGTERM/SIGINT.
+ * `ledgerflux sim`: runs the Coinbase feed simulator (Exchange or Advanced Trade) until SIGTERM/SIGINT.
  */
 import { ConfigError } from '../common/config.js';
 import { runService } from '../common/lifecycle.js';
@@ -26,7 +26,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const service = await runService({ name: 'sim', log }, async (ctx) => {
     const sim = await startSimulator({ ...config.options, logger: log });
     ctx.onStop('simulator', () => sim.stop());
-    log.info({ url: sim.url, http: sim.httpUrl, products: sim.products }, 'ledgerflux sim ready');
+    log.info(
+      { url: sim.url, http: sim.httpUrl, feed: config.options.feed, products: sim.products },
+      'ledgerflux sim ready',
+    );
     ctx.setReady(true);
   });
   await service.stopped;

@@ -117,7 +117,7 @@ export class SimMetrics {
     this.child(this.tradesMissed, 'reason', reason).inc();
   }
 
-  fault(fault: 'drop' | 'dup' | 'reorder' | 'malformed' | 'stall' | 'close'): void {
+  fault(fault: 'drop' | 'dup' | 'reorder' | 'malformed' | 'stall' | 'close' | 'seq_skip'): void {
     this.child(this.faults, 'fault', fault).inc();
   }
 

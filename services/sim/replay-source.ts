@@ -116,6 +116,12 @@ export class ReplaySource implements FeedSource {
     }
   }
 
+  /** Only the last recorded match (replay serves the Exchange protocol only). */
+  recentTrades(product: string): OutFrame[] {
+    const m = this.lastMatch.get(product);
+    return m === undefined ? [] : [{ raw: m.raw, kind: 'match', product, tradeId: m.tradeId }];
+  }
+
   private async run(): Promise<void> {
     const hub = this.hub;
     if (hub === undefined) throw new Error('replay source not attached');

@@ -1,6 +1,6 @@
 /**
  * The simulator's shell: one HTTP server whose upgrade requests become Coinbase
- * Exchange feed sessions (package `ws`) and whose plain requests are the control,
+ * Exchange or Advanced Trade feed sessions (package `ws`) and whose plain requests are the control,
  * health and metrics routes. `startSimulator` is what tests, demos and benchmarks use.
  */
 import { createServer, type IncomingMessage } from 'node:http';
@@ -22,9 +22,11 @@ import {
 import { Hub, type FeedSource } from './hub.js';
 import { SimMetrics } from './metrics.js';
 import { ReplaySource, scanProducts, type ReplayOptions } from './replay-source.js';
-import { SyntheticSource } from './synthetic.js';
+import { nowUs, SyntheticSource } from './synthetic.js';
 
 export interface SimulatorOptions {
+  /** The protocol served: Coinbase Exchange (`ws-feed`, default) or Advanced Trade. */
+  feed?: 'exchange' | 'advanced';
   /** Listen address (default 127.0.0.1). */
   host?: string;
   /** Port for WebSocket and HTTP (default 0: any free port). */
@@ -37,7 +39,10 @@ export interface SimulatorOptions {
   rate?: number | 'max';
   /** Book levels per side, which the snapshot sends in full; 'full' = fullDepthLevels (default 50). */
   depth?: number | 'full';
-  /** Levels per side for depth 'full' (default 125,000: a BTC-USD snapshot of about 6.5 MB). */
+  /**
+   * Levels per side for depth 'full' (default 125,000: a BTC-USD Exchange snapshot of about
+   * 6.5 MB; Advanced Trade 23,000: about 5 MB, as recorded).
+   */
   fullDepthLevels?: number;
   /** Replay a recording instead of the synthetic market. */
   replay?: Partial<ReplayOptions> & { file: string };
@@ -59,6 +64,11 @@ export interface SimulatorOptions {
   backpressure?: boolean;
   /** Faults in force from the start. */
   faults?: FaultsUpdate;
+  /**
+   * Advanced Trade: a connection without `heartbeats` whose channel carried nothing for
+   * this long is closed (default 75,000; the docs say 60-90 s).
+   */
+  idleCloseMs?: number;
   logger?: Logger;
   registry?: Registry;
 }
@@ -89,6 +99,13 @@ export interface Simulator {
   framesGenerated(): number;
   /** Synthetic mode: the market's top of book and counters, in ticks. */
   market(product: string): MarketView | undefined;
+  /** Synthetic mode: the best `depth` levels per side as sent on the wire (after `pause`, the book subscribers have). */
+  book(
+    product: string,
+    depth: number,
+  ): { bids: [string, string][]; asks: [string, string][] } | undefined;
+  /** Synthetic mode: the market stops making events and flushes its pending book changes. */
+  pause(): void;
   /** Resolves when a replay has sent its whole recording (at once in synthetic mode). */
   replayDone(): Promise<void>;
   stop(): Promise<void>;
@@ -102,6 +119,8 @@ function rawToText(data: RawData): string {
   return Buffer.from(new Uint8Array(data)).toString('utf8');
 }
 export const DEFAULT_FULL_DEPTH_LEVELS = 125_000;
+/** About 46,000 levels in all: the recorded ~5 MB Advanced Trade BTC-USD snapshot (PROTOCOL.md §0.10). */
+export const DEFAULT_FULL_DEPTH_LEVELS_AT = 23_000;
 
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
   const logger = opts.logger ?? createLogger('sim', 'silent');
@@ -111,6 +130,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   const faultState = new FaultState();
   const seed = opts.seed ?? 1;
   const maxBufferBytes = opts.maxBufferBytes ?? 8 * 1024 * 1024;
+  const feed = opts.feed ?? 'exchange';
+  if (feed === 'advanced' && opts.replay !== undefined)
+    throw new Error('replay serves recorded Exchange frames: not with feed "advanced"');
 
   let source: FeedSource;
   let synthetic: SyntheticSource | undefined;
@@ -136,7 +158,11 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         products: opts.products ?? DEFAULT_PRODUCTS,
         seed,
         rate: opts.rate ?? 200,
-        levels: depth === 'full' ? (opts.fullDepthLevels ?? DEFAULT_FULL_DEPTH_LEVELS) : depth,
+        levels:
+          depth === 'full'
+            ? (opts.fullDepthLevels ??
+              (feed === 'advanced' ? DEFAULT_FULL_DEPTH_LEVELS_AT : DEFAULT_FULL_DEPTH_LEVELS))
+            : depth,
         heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 1000,
         statusIntervalMs: opts.statusIntervalMs ?? 10_000,
         l2BatchMs: opts.l2BatchMs ?? 50,
@@ -149,7 +175,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     source = synthetic;
   }
 
-  const hub = new Hub(source, controlLog, metrics, opts.ackStyle ?? 'modern');
+  const hub = new Hub(source, controlLog, metrics, opts.ackStyle ?? 'modern', feed);
   synthetic?.attach(hub);
   replay?.attach(hub);
   if (opts.faults !== undefined) faultState.apply(FaultsUpdateSchema.parse(opts.faults));
@@ -168,6 +194,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       maxBufferBytes,
       slowConsumerGraceMs: opts.slowConsumerGraceMs ?? 5000,
       subscribeTimeoutMs: opts.subscribeTimeoutMs ?? 5000,
+      feed,
       onClosed: (c) => {
         hub.remove(c);
         metrics.connectionsOpen.dec();
@@ -201,6 +228,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         frames_generated: (synthetic ?? replay)?.framesGenerated ?? 0,
         products: source.products,
         mode: replay === undefined ? 'synthetic' : 'replay',
+        feed,
       }),
     }).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -233,9 +261,18 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
   await listen(server, opts.port ?? 0, host);
   const port = (server.address() as AddressInfo).port;
   source.start();
+  let atTimer: NodeJS.Timeout | undefined;
+  if (feed === 'advanced') {
+    const startedUs = nowUs() - Math.floor(process.uptime() * 1e6);
+    const idleUs = (opts.idleCloseMs ?? 75_000) * 1000;
+    atTimer = setInterval(() => {
+      const now = nowUs();
+      hub.atTick(now, now - startedUs, idleUs);
+    }, opts.heartbeatIntervalMs ?? 1000);
+  }
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   logger.info(
-    { port, products: source.products, mode: replay === undefined ? 'synthetic' : 'replay' },
+    { port, feed, products: source.products, mode: replay === undefined ? 'synthetic' : 'replay' },
     'simulator listening',
   );
 
@@ -263,10 +300,15 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
             sequence: m.sequence,
           };
     },
+    book: (product, depth) => synthetic?.market(product)?.topLevels(depth),
+    pause: () => {
+      synthetic?.pause();
+    },
     replayDone: () => replay?.done ?? Promise.resolve(),
     stop: () => {
       stopped ??= (async () => {
         stopping = true;
+        clearInterval(atTimer);
         await source.stop();
         const closing = [...hub.all()].map(
           (c) =>

@@ -99,14 +99,23 @@ export class SyntheticSource implements FeedSource {
   }
 
   stop(): Promise<void> {
-    this.running = false;
+    this.pause();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    return Promise.resolve();
+  }
+
+  /**
+   * The market stops making events and sends its pending book changes; heartbeats and
+   * status go on. Tests compare the pipeline's books with the market's after this.
+   */
+  pause(): void {
+    this.running = false;
     if (this.loopTimer !== undefined) {
       clearTimeout(this.loopTimer as NodeJS.Timeout);
       clearImmediate(this.loopTimer as NodeJS.Immediate);
     }
-    return Promise.resolve();
+    this.flushAll();
   }
 
   initialFrames(channel: Channel, product: string): OutFrame[] {
@@ -127,6 +136,17 @@ export class SyntheticSource implements FeedSource {
         throw new Error(`unknown channel ${String(never)}`);
       }
     }
+  }
+
+  recentTrades(product: string, n: number): OutFrame[] {
+    const m = this.markets.get(product);
+    if (m === undefined) return [];
+    return m.recentMatches(n).map((t) => ({
+      raw: t.raw,
+      kind: 'match',
+      product,
+      tradeId: t.tradeId,
+    }));
   }
 
   private schedule(): void {

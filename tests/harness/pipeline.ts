@@ -19,7 +19,7 @@ import { migratedDatabase } from './snapshot-db.js';
 
 /**
  * The whole pipeline on one machine, for tests of what a user sees: the simulator and
- * the ingestor in process, one normalizer and the snapshotter as real processes, and
+ * the ingestor in process (either feed: `simOpts.feed`), one normalizer and the snapshotter as real processes, and
  * the gateway (WebSocket + REST + page) in process, restartable on its port.
  */
 
@@ -72,6 +72,7 @@ export async function startPipeline(
   const ingestor = new Ingestor(
     loadIngestorConfig({
       NATS_URL: server.url,
+      COINBASE_FEED: simOpts.feed ?? 'exchange',
       COINBASE_WS_URL: sim.url,
       PRODUCTS: products.join(','),
       SHARDS: '1',

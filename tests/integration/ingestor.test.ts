@@ -19,6 +19,7 @@ import {
 } from '../../services/sim/server.js';
 import { captureLogger } from '../harness/log-capture.js';
 import { startNats, type NatsServer } from '../harness/nats.js';
+import { metricValue } from '../harness/shard-rig.js';
 import { readStream, type StoredMessage } from '../harness/streams.js';
 import { waitFor } from '../harness/wait.js';
 
@@ -163,13 +164,6 @@ async function settle(r: Rig): Promise<StoredMessage[]> {
   );
 }
 
-async function metric(r: Rig, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const m = await r.registry.getSingleMetric(name)?.get();
-  return (m?.values ?? [])
-    .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
-    .reduce((n, v) => n + v.value, 0);
-}
-
 describe('ingestor with the simulator', () => {
   it('stores every frame once and in order across a forced close and reconnect; last_match replays are stored once', async () => {
     const r = await rig({ rate: 400 });
@@ -193,18 +187,22 @@ describe('ingestor with the simulator', () => {
       const c1 = expandRanges(p.delivered.c1 ?? []);
       return c2.length > 0 && c1.includes(c2[0] as number);
     }).length;
-    expect(await metric(r, 'ledgerflux_ingestor_duplicate_trades_total')).toBe(replayed);
+    expect(await metricValue(r.registry, 'ledgerflux_ingestor_duplicate_trades_total')).toBe(
+      replayed,
+    );
     expect(lastMatch.length).toBe(4 - replayed);
     const markers = raw.filter((m) => m.headers['Lf-Type'] === 'lf_feed').map((m) => json(m).state);
     expect(markers.filter((s) => s === 'connected').length).toBe(4); // 2 products x 2 connections
-    expect(await metric(r, 'ledgerflux_ingestor_reconnects_total')).toBeGreaterThanOrEqual(1);
+    expect(
+      await metricValue(r.registry, 'ledgerflux_ingestor_reconnects_total'),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('detects a stalled feed, marks it stale and reconnects', async () => {
     const r = await rig({ rate: 100 }, { FEED_STALE_MS: '1000' });
     await waitFor(
       'subscribed',
-      async () => (await metric(r, 'ledgerflux_ingestor_feed_connected')) === 1,
+      async () => (await metricValue(r.registry, 'ledgerflux_ingestor_feed_connected')) === 1,
     );
     r.sim.setFaults({ stall: { ms: 4000 } });
     await waitFor(
@@ -212,7 +210,9 @@ describe('ingestor with the simulator', () => {
       () => Object.keys(r.sim.log().connections).length >= 2,
       { timeoutMs: 10_000 },
     );
-    expect(await metric(r, 'ledgerflux_ingestor_reconnects_total', { cause: 'stale' })).toBe(1);
+    expect(
+      await metricValue(r.registry, 'ledgerflux_ingestor_reconnects_total', { cause: 'stale' }),
+    ).toBe(1);
     const raw = await readStream(r.nc, 'MD_RAW');
     const stale = raw.filter(
       (m) => m.headers['Lf-Type'] === 'lf_feed' && json(m).state === 'stale',
@@ -235,7 +235,7 @@ describe('ingestor with the simulator', () => {
     const r = await rig({ rate: 200 }, { PRODUCTS: 'BTC-USD,NOPE-USD' }, log);
     await waitFor(
       'the error frame',
-      async () => (await metric(r, 'ledgerflux_ingestor_exchange_errors_total')) >= 1,
+      async () => (await metricValue(r.registry, 'ledgerflux_ingestor_exchange_errors_total')) >= 1,
     );
     expect(
       lines().some((l) => l.msg === 'feed error frame' && String(l.reason).includes('NOPE-USD')),
@@ -248,7 +248,7 @@ describe('ingestor with the simulator', () => {
     const r = await rig({ rate: 200 });
     await waitFor(
       'subscribed',
-      async () => (await metric(r, 'ledgerflux_ingestor_feed_connected')) === 1,
+      async () => (await metricValue(r.registry, 'ledgerflux_ingestor_feed_connected')) === 1,
     );
     r.sim.setFaults({ malformed: { count: 3 } });
     const dlq = await waitFor('3 DLQ entries', async () => {
@@ -260,16 +260,18 @@ describe('ingestor with the simulator', () => {
       expect(m.headers['Lf-Reason']).toBe('unparsable');
       expect(m.headers['Lf-Error']).toMatch(/not JSON/);
     }
-    expect(await metric(r, 'ledgerflux_ingestor_dlq_frames_total', { reason: 'unparsable' })).toBe(
-      3,
-    );
+    expect(
+      await metricValue(r.registry, 'ledgerflux_ingestor_dlq_frames_total', {
+        reason: 'unparsable',
+      }),
+    ).toBe(3);
   });
 
   it('serves a resync request by resubscribing the book of that product', async () => {
     const r = await rig({ rate: 100 });
     await waitFor(
       'subscribed',
-      async () => (await metric(r, 'ledgerflux_ingestor_feed_connected')) === 1,
+      async () => (await metricValue(r.registry, 'ledgerflux_ingestor_feed_connected')) === 1,
     );
     const reply = await r.nc.request(
       'md.ctl.coinbase.resync',
@@ -307,7 +309,7 @@ describe('ingestor through NATS outages', () => {
     );
     await waitFor(
       'subscribed',
-      async () => (await metric(r, 'ledgerflux_ingestor_feed_connected')) === 1,
+      async () => (await metricValue(r.registry, 'ledgerflux_ingestor_feed_connected')) === 1,
     );
     r.server.pause();
     await waitFor(
@@ -315,9 +317,9 @@ describe('ingestor through NATS outages', () => {
       () => r.sim.log().connections.c1?.close_reason === 'slow_consumer',
       { timeoutMs: 30_000 },
     );
-    expect(await metric(r, 'ledgerflux_ingestor_backpressure_pauses_total')).toBeGreaterThanOrEqual(
-      1,
-    );
+    expect(
+      await metricValue(r.registry, 'ledgerflux_ingestor_backpressure_pauses_total'),
+    ).toBeGreaterThanOrEqual(1);
     r.server.resume();
     await waitFor('a new connection', () => Object.keys(r.sim.log().connections).length >= 2, {
       timeoutMs: 30_000,
@@ -349,8 +351,9 @@ describe('ingestor through NATS outages', () => {
     await waitFor(
       'trades after the restart',
       async () =>
-        (await metric(r, 'ledgerflux_ingestor_published_total', { outcome: 'stored' })) > 0 &&
-        (r.sim.log().products['BTC-USD']?.trades.count ?? 0) > 400,
+        (await metricValue(r.registry, 'ledgerflux_ingestor_published_total', {
+          outcome: 'stored',
+        })) > 0 && (r.sim.log().products['BTC-USD']?.trades.count ?? 0) > 400,
     );
     const raw = await settle(r);
     const total = expectExactlyOnceInOrder(r.sim, raw);

@@ -4,80 +4,26 @@
  * and a normalizer killed -9 mid-stream loses and duplicates nothing.
  */
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/nats-core';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../services/common/logger.js';
-import { connectNats } from '../../services/common/nats.js';
 import type { Normalized, Status, Trade } from '../../services/common/schemas/normalized.js';
 import { shardOf } from '../../services/common/subjects.js';
-import { ensureTopology } from '../../services/common/topology.js';
-import { loadIngestorConfig } from '../../services/ingestor/config.js';
-import { Ingestor } from '../../services/ingestor/service.js';
 import { missedIds } from '../../services/sim/core/control-log.js';
-import {
-  startSimulator,
-  type Simulator,
-  type SimulatorOptions,
-} from '../../services/sim/server.js';
-import { startNats, type NatsServer } from '../harness/nats.js';
-import { TEST_REORDER_WINDOW_MS } from '../harness/pipeline.js';
-import { startService, type ServiceProcess } from '../harness/service.js';
+import type { SimulatorOptions } from '../../services/sim/server.js';
+import { messagesOf, startShardRig, type ShardRig } from '../harness/shard-rig.js';
 import { drainDurables, readStream } from '../harness/streams.js';
 import { waitFor } from '../harness/wait.js';
 
 const PRODUCTS = ['BTC-USD', 'ETH-USD', 'SOL-USD'];
-const log = createLogger('test', 'silent');
 
-interface Pipeline {
-  server: NatsServer;
-  nc: NatsConnection;
-  sim: Simulator;
-  ingestor: Ingestor;
-  shards: ServiceProcess[];
-}
+type Pipeline = ShardRig;
 
 const running: Pipeline[] = [];
 afterEach(async () => {
-  for (const p of running.splice(0)) {
-    await Promise.all(p.shards.map((s) => s.stop().catch(() => undefined)));
-    await p.ingestor.stop().catch(() => undefined);
-    await p.sim.stop().catch(() => undefined);
-    await p.nc.close().catch(() => undefined);
-    await p.server.stop().catch(() => undefined);
-  }
+  for (const p of running.splice(0)) await p.stop();
 });
 
-function normalizer(server: NatsServer, shard: number): Promise<ServiceProcess> {
-  return startService('normalizer', {
-    NATS_URL: server.url,
-    PRODUCTS: PRODUCTS.join(','),
-    SHARDS: '2',
-    SHARD: String(shard),
-    METRICS_PORT: '0',
-    REORDER_WINDOW_MS: TEST_REORDER_WINDOW_MS,
-  });
-}
-
 async function pipeline(simOpts: SimulatorOptions): Promise<Pipeline> {
-  const server = await startNats();
-  const nc = await connectNats({ servers: [server.url], name: 'test', log, publishing: true });
-  await ensureTopology(nc, { replicas: 1 });
-  const shards = [await normalizer(server, 0), await normalizer(server, 1)];
-  const sim = await startSimulator({ seed: 11, products: PRODUCTS, ...simOpts });
-  const ingestor = new Ingestor(
-    loadIngestorConfig({
-      NATS_URL: server.url,
-      COINBASE_WS_URL: sim.url,
-      PRODUCTS: PRODUCTS.join(','),
-      SHARDS: '2',
-    }),
-    nc,
-    log,
-    new Registry(),
-  );
-  await ingestor.start();
-  const p = { server, nc, sim, ingestor, shards };
+  const p = await startShardRig({ products: PRODUCTS, sim: { seed: 11, ...simOpts } });
   running.push(p);
   return p;
 }
@@ -92,20 +38,10 @@ async function drain(p: Pipeline): Promise<Normalized[]> {
   return (await readStream(p.nc, 'MD_NORM')).map((m) => JSON.parse(m.text()) as Normalized);
 }
 
-function byProduct<T extends Normalized['type']>(
-  msgs: Normalized[],
-  type: T,
-  product: string,
-): Extract<Normalized, { type: T }>[] {
-  return msgs.filter(
-    (m): m is Extract<Normalized, { type: T }> => m.type === type && m.product === product,
-  );
-}
-
 function expectContiguousSeqs(msgs: Normalized[]): void {
   for (const product of PRODUCTS) {
     for (const type of ['trade', 'ticker', 'book', 'status'] as const) {
-      const seqs = byProduct(msgs, type, product).map((m) => m.seq);
+      const seqs = messagesOf(msgs, type, product).map((m) => m.seq);
       expect(seqs, `${product} ${type} seq`).toEqual(seqs.map((_, i) => i + 1));
     }
   }
@@ -142,7 +78,7 @@ describe('normalizer shards', () => {
     expectContiguousSeqs(msgs);
     let dropped = 0;
     for (const product of PRODUCTS) {
-      const trades = byProduct(msgs, 'trade', product);
+      const trades = messagesOf(msgs, 'trade', product);
       expect(trades.length, product).toBeGreaterThan(20);
       expectTradesOrdered(trades, product);
       const last = Number(trades.at(-1)?.trade_id);
@@ -152,11 +88,11 @@ describe('normalizer shards', () => {
       dropped += drops.length;
       // Gaps are announced exactly where the simulator dropped (within the emitted range).
       expect(
-        gapIds(byProduct(msgs, 'status', product)).filter((id) => id < last),
+        gapIds(messagesOf(msgs, 'status', product)).filter((id) => id < last),
         `${product} gaps`,
       ).toEqual(drops);
       for (const t of trades) expect(drops).not.toContain(Number(t.trade_id));
-      const book = byProduct(msgs, 'book', product).at(-1);
+      const book = messagesOf(msgs, 'book', product).at(-1);
       expect(book, `${product} book`).toBeDefined();
       if (book !== undefined && book.bids[0] !== undefined && book.asks[0] !== undefined) {
         expect(Number(book.bids[0][0])).toBeLessThan(Number(book.asks[0][0]));
@@ -192,7 +128,7 @@ describe('normalizer shards', () => {
       () => (p.sim.log().products['BTC-USD']?.trades.count ?? 0) > 200,
       { timeoutMs: 30_000 },
     );
-    p.shards[victim] = await normalizer(p.server, victim);
+    p.shards[victim] = await p.normalizer(victim);
     // Back up: it announced the restart and resynced the book from a fresh snapshot.
     await waitFor(
       'the restarted shard to resync BTC-USD',
@@ -215,9 +151,9 @@ describe('normalizer shards', () => {
     const msgs = await drain(p);
     expectContiguousSeqs(msgs);
     for (const product of PRODUCTS) {
-      const trades = byProduct(msgs, 'trade', product);
+      const trades = messagesOf(msgs, 'trade', product);
       expectTradesOrdered(trades, product);
-      const statuses = byProduct(msgs, 'status', product);
+      const statuses = messagesOf(msgs, 'status', product);
       expect(
         statuses.filter((s) => s.event === 'gap'),
         `${product}: nothing was dropped upstream`,
@@ -243,7 +179,7 @@ describe('normalizer shards', () => {
       ).toEqual(rawIds.sort((a, b) => Number(a) - Number(b)));
     }
     // The restarted shard announced its books invalid and resynced them.
-    const btc = byProduct(msgs, 'status', 'BTC-USD');
+    const btc = messagesOf(msgs, 'status', 'BTC-USD');
     const restarts = btc.filter((s) => s.event === 'book_invalid' && s.reason === 'restart');
     expect(restarts.length).toBe(2);
     const lastRestart = btc.lastIndexOf(restarts[1] as Status);

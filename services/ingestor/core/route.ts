@@ -21,12 +21,22 @@ export type Routed =
   | {
       kind: 'publish';
       req: PublishRequest;
-      classified: Classified;
+      /** The frame's `type` (Exchange) or `channel` (Advanced Trade): the Lf-Type header. */
+      type: string;
+      /** The exchange's time string, when the frame has one. */
+      time?: string | undefined;
+      /** A control frame (no product), parsed: subscriptions acks and errors are read. */
+      control?: Record<string, unknown>;
       product?: string;
       tradeId?: string;
     }
   | { kind: 'duplicate'; product: string; tradeId: string }
-  | { kind: 'dlq'; reason: DlqReason; req: PublishRequest; product?: string };
+  | { kind: 'dlq'; reason: DlqReason; req: PublishRequest; product?: string }
+  /**
+   * Advanced Trade `sequence_num` on this connection: a number seen before (the frame is
+   * not published), a missing one that arrived late (published), or a hole past the window.
+   */
+  | { kind: 'sequence'; event: 'duplicate' | 'late' | 'gap'; from?: number; to?: number };
 
 export type MarkerState = 'connected' | 'stale' | 'resubscribed' | 'dropped';
 
@@ -43,15 +53,16 @@ export interface RouterOptions {
 }
 
 const enc = new TextEncoder();
+const dec = new TextDecoder();
 
-export class FrameRouter {
-  private connId = '';
-  private frameNo = 0;
+/** What both feeds' routers share: connection-scoped counters, markers, control and DLQ frames. */
+export abstract class RouterBase {
+  protected connId = '';
+  protected frameNo = 0;
   private ctlSeq = 0;
   private readonly connSeqs = new Map<string, number>();
-  private readonly recent = new Map<string, RecentIds>();
 
-  constructor(private readonly opts: RouterOptions) {}
+  constructor(protected readonly opts: RouterOptions) {}
 
   /** A new WebSocket connection: connection-scoped counters restart. */
   newConnection(connId: string): void {
@@ -65,57 +76,26 @@ export class FrameRouter {
     return this.connId;
   }
 
-  route(bytes: Uint8Array, text: string | undefined, recvUs: number): Routed {
-    this.frameNo++;
-    if (bytes.byteLength > this.opts.maxFrameBytes) {
-      const head = bytes.subarray(0, DLQ_KEEP_BYTES);
-      const product = /"product_id"\s*:\s*"([A-Z0-9]{1,15}-[A-Z0-9]{1,15})"/.exec(
-        new TextDecoder().decode(head),
-      )?.[1];
-      return {
-        kind: 'dlq',
-        reason: 'too_large',
-        req: this.dlq(
-          'too_large',
-          head,
-          recvUs,
-          `frame of ${String(bytes.byteLength)} bytes exceeds ${String(this.opts.maxFrameBytes)}`,
-          bytes.byteLength,
-        ),
-        ...(product === undefined ? {} : { product }),
-      };
-    }
-    const c = classifyExchangeFrame(text ?? new TextDecoder().decode(bytes));
-    switch (c.kind) {
-      case 'unparsable':
-        return {
-          kind: 'dlq',
-          reason: 'unparsable',
-          req: this.dlq('unparsable', bytes, recvUs, c.error, bytes.byteLength),
-        };
-      case 'control': {
-        this.ctlSeq++;
-        return {
-          kind: 'publish',
-          classified: c,
-          req: {
-            subject: rawControlSubject(this.opts.feed, c.type),
-            payload: bytes,
-            msgId: `${this.opts.feed}:ctl:${c.type}:${this.connId}:${String(this.ctlSeq)}`,
-            headers: this.headers(recvUs, this.ctlSeq, c.type),
-          },
-        };
-      }
-      case 'product':
-        return this.routeProduct(c, bytes, recvUs);
-      default:
-        return assertNever(c);
-    }
+  /** Every publish (or event) one received frame makes, in order. */
+  abstract routeAll(
+    bytes: Uint8Array,
+    text: string | undefined,
+    recvUs: number,
+    nowMs: number,
+  ): Routed[];
+
+  /** Events due with no frame (the Advanced Trade sequence window). */
+  tick(_nowMs: number): Routed[] {
+    return [];
+  }
+
+  /** A trade publish was lost: forget it, so a replay can store it (Exchange only). */
+  forgetTrade(_product: string, _tradeId: string): void {
+    // nothing remembered by default
   }
 
   /** The `lf_feed` marker frame that tells the normalizer about a feed boundary. */
   marker(product: string, state: MarkerState, recvUs: number, reason?: string): PublishRequest {
-    const seq = this.nextConnSeq(product);
     const frame = {
       type: 'lf_feed',
       state,
@@ -123,73 +103,85 @@ export class FrameRouter {
       product_id: product,
       ...(reason === undefined ? {} : { reason }),
     };
+    return this.connScoped(product, 'lf_feed', enc.encode(JSON.stringify(frame)), recvUs);
+  }
+
+  /** Counts the frame; a frame too large for NATS goes to MD_DLQ (its first 64 KiB). */
+  protected tooLarge(bytes: Uint8Array, recvUs: number): Routed | undefined {
+    this.frameNo++;
+    if (bytes.byteLength <= this.opts.maxFrameBytes) return undefined;
+    const head = bytes.subarray(0, DLQ_KEEP_BYTES);
+    const product = /"product_id"\s*:\s*"([A-Z0-9]{1,15}-[A-Z0-9]{1,15})"/.exec(
+      dec.decode(head),
+    )?.[1];
     return {
-      subject: rawSubject(this.opts.feed, shardOf(product, this.opts.shards), product),
-      payload: enc.encode(JSON.stringify(frame)),
-      msgId: rawMsgId.connScoped(this.opts.feed, product, 'lf_feed', this.connId, seq),
-      headers: this.headers(recvUs, seq, 'lf_feed'),
+      kind: 'dlq',
+      reason: 'too_large',
+      req: this.dlq(
+        'too_large',
+        head,
+        recvUs,
+        `frame of ${String(bytes.byteLength)} bytes exceeds ${String(this.opts.maxFrameBytes)}`,
+        bytes.byteLength,
+      ),
+      ...(product === undefined ? {} : { product }),
     };
   }
 
-  /** A trade publish was lost: forget it, so a replay (`last_match`) can store it. */
-  forgetTrade(product: string, tradeId: string): void {
-    this.recent.get(product)?.delete(tradeId);
+  protected unparsable(bytes: Uint8Array, recvUs: number, error: string): Routed {
+    return {
+      kind: 'dlq',
+      reason: 'unparsable',
+      req: this.dlq('unparsable', bytes, recvUs, error, bytes.byteLength),
+    };
   }
 
-  private routeProduct(
-    c: Extract<Classified, { kind: 'product' }>,
+  /** A frame without a product: `md.raw.<feed>.ctl.<type>`, numbered per connection. */
+  protected control(
+    type: string,
+    value: Record<string, unknown>,
     bytes: Uint8Array,
     recvUs: number,
   ): Routed {
-    const { feed } = this.opts;
-    const subject = rawSubject(feed, shardOf(c.product, this.opts.shards), c.product);
-    switch (c.id.scope) {
-      case 'trade': {
-        const recent = this.recentFor(c.product);
-        if (!recent.add(c.id.tradeId))
-          return { kind: 'duplicate', product: c.product, tradeId: c.id.tradeId };
-        return {
-          kind: 'publish',
-          classified: c,
-          product: c.product,
-          tradeId: c.id.tradeId,
-          req: {
-            subject,
-            payload: bytes,
-            msgId: rawMsgId.trade(feed, c.product, c.id.tradeId),
-            headers: this.headers(recvUs, this.connSeqs.get(c.product) ?? 0, c.type),
-          },
-        };
-      }
-      case 'ticker':
-        return {
-          kind: 'publish',
-          classified: c,
-          product: c.product,
-          req: {
-            subject,
-            payload: bytes,
-            msgId: rawMsgId.ticker(feed, c.product, c.id.sequence),
-            headers: this.headers(recvUs, this.connSeqs.get(c.product) ?? 0, c.type),
-          },
-        };
-      case 'connection': {
-        const seq = this.nextConnSeq(c.product);
-        return {
-          kind: 'publish',
-          classified: c,
-          product: c.product,
-          req: {
-            subject,
-            payload: bytes,
-            msgId: rawMsgId.connScoped(feed, c.product, c.type, this.connId, seq),
-            headers: this.headers(recvUs, seq, c.type),
-          },
-        };
-      }
-      default:
-        return assertNever(c.id);
-    }
+    this.ctlSeq++;
+    return {
+      kind: 'publish',
+      type,
+      control: value,
+      req: {
+        subject: rawControlSubject(this.opts.feed, type),
+        payload: bytes,
+        msgId: `${this.opts.feed}:ctl:${type}:${this.connId}:${String(this.ctlSeq)}`,
+        headers: this.headers(recvUs, this.ctlSeq, type),
+      },
+    };
+  }
+
+  /** A product frame whose msg id is connection-scoped: it takes the product's next conn seq. */
+  protected connScoped(
+    product: string,
+    type: string,
+    payload: Uint8Array,
+    recvUs: number,
+    split = false,
+  ): PublishRequest {
+    const seq = this.nextConnSeq(product);
+    const headers = this.headers(recvUs, seq, type);
+    if (split) headers[H.split] = '1';
+    return {
+      subject: this.subjectOf(product),
+      payload,
+      msgId: rawMsgId.connScoped(this.opts.feed, product, type, this.connId, seq),
+      headers,
+    };
+  }
+
+  protected subjectOf(product: string): string {
+    return rawSubject(this.opts.feed, shardOf(product, this.opts.shards), product);
+  }
+
+  protected currentConnSeq(product: string): number {
+    return this.connSeqs.get(product) ?? 0;
   }
 
   private nextConnSeq(product: string): number {
@@ -198,16 +190,7 @@ export class FrameRouter {
     return seq;
   }
 
-  private recentFor(product: string): RecentIds {
-    let r = this.recent.get(product);
-    if (r === undefined) {
-      r = new RecentIds(this.opts.recentTrades);
-      this.recent.set(product, r);
-    }
-    return r;
-  }
-
-  private headers(recvUs: number, connSeq: number, type: string): Record<string, string> {
+  protected headers(recvUs: number, connSeq: number, type: string): Record<string, string> {
     return {
       [H.recvUs]: String(recvUs),
       [H.connId]: this.connId,
@@ -235,5 +218,85 @@ export class FrameRouter {
         [H.origBytes]: String(origBytes),
       },
     };
+  }
+}
+
+/** The Exchange feed's router: trades by trade id, tickers by sequence, the rest by connection. */
+export class FrameRouter extends RouterBase {
+  private readonly recent = new Map<string, RecentIds>();
+
+  routeAll(bytes: Uint8Array, text: string | undefined, recvUs: number): Routed[] {
+    return [this.route(bytes, text, recvUs)];
+  }
+
+  route(bytes: Uint8Array, text: string | undefined, recvUs: number): Routed {
+    const large = this.tooLarge(bytes, recvUs);
+    if (large !== undefined) return large;
+    const c = classifyExchangeFrame(text ?? dec.decode(bytes));
+    switch (c.kind) {
+      case 'unparsable':
+        return this.unparsable(bytes, recvUs, c.error);
+      case 'control':
+        return this.control(c.type, c.value, bytes, recvUs);
+      case 'product':
+        return this.routeProduct(c, bytes, recvUs);
+      default:
+        return assertNever(c);
+    }
+  }
+
+  /** A trade publish was lost: forget it, so a replay (`last_match`) can store it. */
+  override forgetTrade(product: string, tradeId: string): void {
+    this.recent.get(product)?.delete(tradeId);
+  }
+
+  private routeProduct(
+    c: Extract<Classified, { kind: 'product' }>,
+    bytes: Uint8Array,
+    recvUs: number,
+  ): Routed {
+    const { feed } = this.opts;
+    const subject = this.subjectOf(c.product);
+    const meta = { kind: 'publish', type: c.type, time: c.time, product: c.product } as const;
+    switch (c.id.scope) {
+      case 'trade': {
+        const recent = this.recentFor(c.product);
+        if (!recent.add(c.id.tradeId))
+          return { kind: 'duplicate', product: c.product, tradeId: c.id.tradeId };
+        return {
+          ...meta,
+          tradeId: c.id.tradeId,
+          req: {
+            subject,
+            payload: bytes,
+            msgId: rawMsgId.trade(feed, c.product, c.id.tradeId),
+            headers: this.headers(recvUs, this.currentConnSeq(c.product), c.type),
+          },
+        };
+      }
+      case 'ticker':
+        return {
+          ...meta,
+          req: {
+            subject,
+            payload: bytes,
+            msgId: rawMsgId.ticker(feed, c.product, c.id.sequence),
+            headers: this.headers(recvUs, this.currentConnSeq(c.product), c.type),
+          },
+        };
+      case 'connection':
+        return { ...meta, req: this.connScoped(c.product, c.type, bytes, recvUs) };
+      default:
+        return assertNever(c.id);
+    }
+  }
+
+  private recentFor(product: string): RecentIds {
+    let r = this.recent.get(product);
+    if (r === undefined) {
+      r = new RecentIds(this.opts.recentTrades);
+      this.recent.set(product, r);
+    }
+    return r;
   }
 }

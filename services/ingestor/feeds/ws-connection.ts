@@ -28,7 +28,11 @@ export interface FeedConnectionOptions {
   onClose(info: { connId: string; code: number; reason: string; cause: CloseCause }): void;
 }
 
-export type CloseCause = 'remote' | 'stale' | 'dead_peer' | 'error' | 'requested' | 'stopping';
+export type CloseCause =
+  'remote' | 'stale' | 'dead_peer' | 'error' | 'requested' | 'sequence_gap' | 'stopping';
+
+/** A graceful close that the server does not answer is cut after this long. */
+const CLOSE_GRACE_MS = 5_000;
 
 export class FeedConnection {
   private ws: WebSocket | undefined;
@@ -85,10 +89,22 @@ export class FeedConnection {
     this.attempt = 0;
   }
 
-  /** Drop the connection (the loop reconnects). */
-  reconnect(cause: CloseCause): void {
+  /**
+   * Drop the connection (the loop reconnects). `graceful`: send a close frame and keep
+   * reading until the server answers, so every frame it sent before is still delivered.
+   */
+  reconnect(cause: CloseCause, graceful = false): void {
     this.closeCause = cause;
-    this.ws?.terminate();
+    const ws = this.ws;
+    if (ws === undefined) return;
+    if (!graceful || ws.readyState !== WebSocket.OPEN) {
+      ws.terminate();
+      return;
+    }
+    ws.close(1000, cause);
+    setTimeout(() => {
+      ws.terminate();
+    }, CLOSE_GRACE_MS).unref();
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,23 @@
 import { z } from 'zod';
 import type { Flag } from '../../common/schemas/normalized.js';
-import { isDecimal, isNonNegativeDecimal } from './decimal.js';
+import { isNonNegativeDecimal } from './decimal.js';
 import { resolveTime } from './exchange-time.js';
+import {
+  OptionalDecimal,
+  PriceSchema,
+  asList,
+  canonicalId,
+  describe,
+  invalid,
+  mapMarker,
+  parseFrameText,
+  schemaError,
+  type BookChange,
+  type MapContext,
+  type MapResult,
+  type PriceLevel,
+  type TickerResult,
+} from './map-common.js';
 
 /**
  * The Coinbase Exchange mapper: one raw frame in, one MapResult out. Pure and total: it
@@ -11,94 +27,6 @@ import { resolveTime } from './exchange-time.js';
  * turns trade and ticker results into MD_NORM messages.
  */
 
-export type Side = 'buy' | 'sell';
-export type PriceLevel = readonly [price: string, size: string];
-export type BookChange = readonly [side: Side, price: string, size: string];
-export type MarkerState = 'connected' | 'stale' | 'resubscribed' | 'dropped';
-
-export interface MapContext {
-  /** Epoch µs at receipt (the Lf-Recv-Us header). */
-  recvUs: number;
-  /** The product of the raw subject; a frame for another product is a schema error. */
-  product: string;
-  /** The product's previous valid exchange time, the first substitute for a bad one. */
-  lastValidTime?: string | undefined;
-}
-
-export interface TradeResult {
-  kind: 'trade';
-  product: string;
-  tradeId: string;
-  price: string;
-  size: string;
-  /** The TAKER side: the opposite of `match.side`, which is the maker's (PROTOCOL.md §0.4). */
-  side: Side;
-  /** The product's full-channel sequence (not contiguous on `matches`). */
-  sequence: string | undefined;
-  /** `last_match`: the replay of the latest trade on subscribe, possibly seen already. */
-  last: boolean;
-  time: string;
-  flags: Flag[];
-}
-
-export interface TickerResult {
-  kind: 'ticker';
-  product: string;
-  sequence: string;
-  price: string;
-  best_bid: string;
-  best_ask: string;
-  best_bid_size?: string;
-  best_ask_size?: string;
-  open_24h?: string;
-  high_24h?: string;
-  low_24h?: string;
-  volume_24h?: string;
-  volume_30d?: string;
-  last_size?: string;
-  trade_id?: string;
-  /** Ticker `side` is already the taker's (PROTOCOL.md §0.4: 107/107 pairs opposite to match). */
-  side?: Side;
-  time: string;
-  flags: Flag[];
-}
-
-export type MapResult =
-  | TradeResult
-  | TickerResult
-  | {
-      kind: 'snapshot';
-      product: string;
-      bids: PriceLevel[];
-      asks: PriceLevel[];
-      /** Absent in 2021 snapshots (PROTOCOL.md §1.4); substituted and flagged when invalid. */
-      time: string | undefined;
-      flags: Flag[];
-      /** Levels dropped for a NaN or negative price/size: the caller marks the book for resync. */
-      dropped: number;
-    }
-  | {
-      kind: 'l2update';
-      product: string;
-      changes: BookChange[];
-      time: string;
-      flags: Flag[];
-      dropped: number;
-    }
-  | {
-      kind: 'heartbeat';
-      product: string;
-      lastTradeId: string;
-      sequence: string;
-      time: string;
-      flags: Flag[];
-    }
-  | { kind: 'marker'; state: MarkerState; conn: string; reason?: string }
-  | { kind: 'ignore'; type: string }
-  | { kind: 'invalid'; reason: 'schema' | 'unparsable'; error: string };
-
-export type MapKind = MapResult['kind'];
-
 // Venue schemas: z.object strips unknown keys, so new fields are tolerated (PROTOCOL.md §0.10).
 
 /** Exchange ids are JSON integers; digit strings are accepted too. Unsafe integers are not
@@ -106,12 +34,6 @@ export type MapKind = MapResult['kind'];
 const IdSchema = z
   .union([z.int().nonnegative(), z.string().regex(/^[0-9]{1,30}$/)])
   .transform((v) => canonicalId(v));
-const PriceSchema = z.string().refine(isNonNegativeDecimal, 'a non-negative decimal string');
-/** Optional stats: null or an odd value is omitted, never a reason to reject the frame. */
-const OptionalDecimal = z
-  .unknown()
-  .optional()
-  .transform((v) => (isDecimal(v) ? v : undefined));
 const OptionalId = z
   .unknown()
   .optional()
@@ -178,15 +100,6 @@ const L2UpdateSchema = z.object({
   time: z.unknown().optional(),
 });
 
-/** Our own feed-boundary marker (services/ingestor/core/route.ts `marker`). */
-const MarkerSchema = z.object({
-  type: z.literal('lf_feed'),
-  state: z.enum(['connected', 'stale', 'resubscribed', 'dropped']),
-  conn: z.string().min(1),
-  product_id: z.string().optional(),
-  reason: z.string().optional(),
-});
-
 /** Frame types we publish from; every other `type` is ignored (docs overview: "Clients are
  * expected to ignore messages they do not support"). */
 const HANDLED = new Set(['match', 'last_match', 'ticker', 'heartbeat', 'snapshot', 'l2update']);
@@ -203,13 +116,8 @@ export function mapExchangeFrame(frame: unknown, ctx: MapContext): MapResult {
 
 /** Parses the raw text first: a frame that is not JSON is `unparsable`. */
 export function mapExchangeText(text: string, ctx: MapContext): MapResult {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    return { kind: 'invalid', reason: 'unparsable', error: `not JSON: ${describe(err)}` };
-  }
-  return mapExchangeFrame(value, ctx);
+  const parsed = parseFrameText(text);
+  return 'value' in parsed ? mapExchangeFrame(parsed.value, ctx) : parsed;
 }
 
 function mapUnsafe(frame: unknown, ctx: MapContext): MapResult {
@@ -365,47 +273,4 @@ function collectLevels(raw: readonly unknown[], into: PriceLevel[]): number {
     }
   }
   return dropped;
-}
-
-const NONE: readonly unknown[] = [];
-
-function asList(v: unknown): readonly unknown[] {
-  return Array.isArray(v) ? (v as unknown[]) : NONE;
-}
-
-function mapMarker(frame: object, ctx: MapContext): MapResult {
-  const r = MarkerSchema.safeParse(frame);
-  if (!r.success) return schemaError(r.error);
-  if (r.data.product_id !== undefined && r.data.product_id !== ctx.product) {
-    return invalid(`marker for ${r.data.product_id} on the subject of ${ctx.product}`);
-  }
-  const out: MapResult = { kind: 'marker', state: r.data.state, conn: r.data.conn };
-  if (r.data.reason !== undefined) out.reason = r.data.reason;
-  return out;
-}
-
-function canonicalId(v: number | string): string {
-  if (typeof v === 'number') return String(v);
-  const s = v.replace(/^0+(?=[0-9])/, '');
-  return s;
-}
-
-function invalid(error: string): MapResult {
-  return { kind: 'invalid', reason: 'schema', error };
-}
-
-function schemaError(err: z.ZodError): MapResult {
-  const text = err.issues
-    .slice(0, 5)
-    .map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`)
-    .join('; ');
-  return invalid(text.slice(0, 500));
-}
-
-function describe(err: unknown): string {
-  try {
-    return err instanceof Error ? err.message : String(err);
-  } catch {
-    return 'unprintable error';
-  }
 }

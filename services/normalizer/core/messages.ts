@@ -8,7 +8,7 @@ import {
   type Trade,
 } from '../../common/schemas/normalized.js';
 import type { TopOfBook } from './book.js';
-import type { TickerResult, TradeResult } from './map-exchange.js';
+import type { TickerResult, TradeResult } from './map-common.js';
 
 /**
  * MD_NORM message builders (services/common/schemas/normalized.ts, DESIGN.md "Normalized
@@ -48,7 +48,9 @@ const TICKER_PASS_THROUGH = [
   'high_24h',
   'low_24h',
   'volume_24h',
+  'change_24h_pct',
   'trade_id',
+  'sequence',
 ] as const;
 
 export function tickerMessage(r: TickerResult, meta: NormMeta): Ticker {
@@ -64,7 +66,6 @@ export function tickerMessage(r: TickerResult, meta: NormMeta): Ticker {
     price: r.price,
     best_bid: r.best_bid,
     best_ask: r.best_ask,
-    sequence: r.sequence,
   };
   for (const key of TICKER_PASS_THROUGH) {
     const v = r[key];

@@ -1,11 +1,19 @@
 import { assertNever } from '../../common/assert.js';
 import type { Flag, Normalized, Status } from '../../common/schemas/normalized.js';
-import { normMsgId, type NormKind } from '../../common/subjects.js';
+import { normMsgId, type Feed, type NormKind } from '../../common/subjects.js';
 import { L2Book } from './book.js';
 import { isoFromMicros } from './exchange-time.js';
-import { mapExchangeText, type MapResult, type TradeResult } from './map-exchange.js';
+import { mapAdvancedText, type AdvancedMapped } from './map-advanced.js';
+import type { MapResult, TickerResult, TradeResult } from './map-common.js';
+import { mapExchangeText } from './map-exchange.js';
 import { bookMessage, statusMessage, tickerMessage, tradeMessage } from './messages.js';
-import { SequenceFilter, TradeSequencer, maxTradeId, type SeqOutput } from './sequencer.js';
+import {
+  ConnectionOrderFilter,
+  SequenceFilter,
+  TradeSequencer,
+  maxTradeId,
+  type SeqOutput,
+} from './sequencer.js';
 import { TopThrottle } from './top-publisher.js';
 import { tickerFlags, tradeFlags, type ValidateOptions } from './validate.js';
 
@@ -13,10 +21,14 @@ import { tickerFlags, tradeFlags, type ValidateOptions } from './validate.js';
  * Everything the normalizer knows about one product, and what one raw frame does to it.
  * Pure: frames and time come in, outputs (with their seq and msg id) come back, with the
  * raw frames whose acks they settle. The shard worker publishes, acks and counts.
+ * Both feeds' frames land here (venue `coinbase`): the feed picks the mapper, and the
+ * sequencer, the book and the publishing marks are shared.
  */
 
 /** What a raw frame carries besides its bytes (its MD_RAW sequence and headers). */
 export interface RawFrame {
+  /** The raw subject's feed token: which mapper reads the frame. */
+  feed: Feed;
   src: number;
   recvUs: number;
   connId: string;
@@ -84,6 +96,8 @@ interface HeldTrade {
   result: TradeResult;
   src: number;
   recvUs: number;
+  /** Waiting in the reorder window (counted in `heldBySrc` until emitted). */
+  held: boolean;
 }
 
 const emptyMarks = (): ProductMarks => ({
@@ -97,6 +111,9 @@ export class ProductProcessor {
   readonly marks: ProductMarks;
   private readonly sequencer: TradeSequencer<HeldTrade>;
   private readonly tickers = new SequenceFilter();
+  private readonly atTickers = new ConnectionOrderFilter();
+  /** Per raw frame, its trades waiting in the reorder window: it is acked when none is left. */
+  private readonly heldBySrc = new Map<number, number>();
   private readonly book: L2Book;
   private readonly throttle: TopThrottle;
   private lastValidTime: string | undefined;
@@ -158,41 +175,57 @@ export class ProductProcessor {
   onFrame(f: RawFrame, nowMs: number): FrameResult {
     const r = emptyResult();
     this.lastRecvUs = f.recvUs;
-    const mapped = mapExchangeText(f.text, {
-      recvUs: f.recvUs,
-      product: this.product,
-      lastValidTime: this.lastValidTime,
-    });
-    this.checkConnection(f, mapped, r);
-    switch (mapped.kind) {
-      case 'trade':
-        this.onTrade(mapped, f, nowMs, r);
-        break;
-      case 'ticker':
-        this.onTicker(mapped, f, r);
-        break;
-      case 'snapshot':
-      case 'l2update':
-        this.onBook(mapped, f, nowMs, r);
-        break;
-      case 'heartbeat':
-        this.noteTime(mapped.time, mapped.flags);
-        this.fromSequencer(this.sequencer.heartbeat(mapped.lastTradeId, nowMs), f.src, r);
-        break;
-      case 'marker':
-        this.onMarker(mapped, f, r);
-        break;
-      case 'ignore':
-        r.events.push({ kind: 'ignored', type: mapped.type });
-        break;
-      case 'invalid':
-        r.invalid = { reason: mapped.reason, error: mapped.error };
-        break;
-      default:
-        assertNever(mapped);
+    const ctx = { recvUs: f.recvUs, product: this.product, lastValidTime: this.lastValidTime };
+    const advanced = f.feed === 'coinbase-at';
+    const mapped: AdvancedMapped = advanced
+      ? mapAdvancedText(f.text, ctx)
+      : { sequenceNum: undefined, results: [mapExchangeText(f.text, ctx)] };
+    const first = mapped.results[0];
+    // Every Advanced Trade frame is connection-scoped; Exchange frames by their kind.
+    const scoped =
+      advanced ||
+      first?.kind === 'heartbeat' ||
+      first?.kind === 'snapshot' ||
+      first?.kind === 'l2update' ||
+      first?.kind === 'marker';
+    this.checkConnection(f, scoped, first?.kind === 'marker', r);
+    let atOrder: 'ok' | 'stale' | undefined;
+    const tickerOrder = (t: TickerResult): 'ok' | 'stale' => {
+      if (advanced) return (atOrder ??= this.atTickers.accept(f.connId, mapped.sequenceNum));
+      return t.sequence === undefined ? 'ok' : this.tickers.accept(t.sequence);
+    };
+    for (const m of mapped.results) {
+      switch (m.kind) {
+        case 'trade':
+          this.onTrade(m, f, nowMs, r);
+          break;
+        case 'ticker':
+          this.onTicker(m, f, r, tickerOrder);
+          break;
+        case 'snapshot':
+        case 'l2update':
+          this.onBook(m, f, nowMs, r);
+          break;
+        case 'heartbeat':
+          this.noteTime(m.time, m.flags);
+          this.fromSequencer(this.sequencer.heartbeat(m.lastTradeId, nowMs), f.src, r);
+          break;
+        case 'marker':
+          this.onMarker(m, f, r);
+          break;
+        case 'ignore':
+          r.events.push({ kind: 'ignored', type: m.type });
+          break;
+        case 'invalid':
+          r.invalid = { reason: m.reason, error: m.error };
+          break;
+        default:
+          assertNever(m);
+      }
     }
     // After the frame: a trade it carries takes its place before the window expires.
     this.expireHeld(r, nowMs);
+    r.held = (this.heldBySrc.get(f.src) ?? 0) > 0;
     return r;
   }
 
@@ -211,20 +244,16 @@ export class ProductProcessor {
 
   /**
    * Lf-Conn-Seq is contiguous per connection and product over connection-scoped frames
-   * (heartbeat, snapshot, l2update, markers); trades and tickers carry the current value.
-   * A hole or a swap means a raw frame is missing: the book cannot be trusted.
+   * (Exchange heartbeat, snapshot, l2update, markers; every Advanced Trade frame); Exchange
+   * trades and tickers carry the current value. A hole or a swap means a raw frame is
+   * missing: the book cannot be trusted.
    */
-  private checkConnection(f: RawFrame, mapped: MapResult, r: FrameResult): void {
-    const scoped =
-      mapped.kind === 'heartbeat' ||
-      mapped.kind === 'snapshot' ||
-      mapped.kind === 'l2update' ||
-      mapped.kind === 'marker';
+  private checkConnection(f: RawFrame, scoped: boolean, marker: boolean, r: FrameResult): void {
     if (this.conn === undefined || this.conn.id !== f.connId) {
       // A connection's first frame is its `connected` marker (seq 1); anything else means
       // we are joining mid-connection (a restart) or a frame went missing.
-      const first = mapped.kind === 'marker' && f.connSeq === 1;
-      this.conn = { id: f.connId, seq: scoped ? f.connSeq : f.connSeq };
+      const first = marker && f.connSeq === 1;
+      this.conn = { id: f.connId, seq: f.connSeq };
       if (!first && f.src > this.marks.book.src) this.invalidateBook(r, 'connection_joined', f.src);
       return;
     }
@@ -242,14 +271,18 @@ export class ProductProcessor {
 
   private onTrade(t: TradeResult, f: RawFrame, nowMs: number, r: FrameResult): void {
     this.noteTime(t.time, t.flags);
-    const out = this.sequencer.offer(t.tradeId, { result: t, src: f.src, recvUs: f.recvUs }, nowMs);
-    const settled = this.fromSequencer(out, f.src, r);
-    if (!settled) r.held = true;
+    const payload: HeldTrade = { result: t, src: f.src, recvUs: f.recvUs, held: false };
+    const settled = this.fromSequencer(this.sequencer.offer(t.tradeId, payload, nowMs), f.src, r);
+    if (!settled) {
+      payload.held = true;
+      this.heldBySrc.set(f.src, (this.heldBySrc.get(f.src) ?? 0) + 1);
+    }
   }
 
   /**
-   * Turns sequencer outputs into messages. Returns whether the current frame's trade was
-   * settled (emitted, duplicate or late) rather than held.
+   * Turns sequencer outputs into messages. Returns whether the trade just offered was
+   * settled (emitted, duplicate or late) rather than held. A held trade emitted now
+   * releases its frame once the frame has no other trade waiting.
    */
   private fromSequencer(
     out: SeqOutput<HeldTrade>[],
@@ -261,6 +294,7 @@ export class ProductProcessor {
       switch (o.kind) {
         case 'emit': {
           const { result, src, recvUs } = o.payload;
+          if (o.payload.held) this.unhold(o.payload, currentSrc, r);
           const flags = tradeFlags(this.lastTradePrice, result, this.opts.validate);
           this.lastTradePrice = result.price;
           for (const flag of flags) r.events.push({ kind: 'flag', flag });
@@ -274,8 +308,8 @@ export class ProductProcessor {
             src,
             ackFor: src,
           });
-          if (src === currentSrc) settled = true;
-          else r.released.push(src);
+          if (!o.payload.held && src === currentSrc) settled = true;
+          o.payload.held = false;
           break;
         }
         case 'gap': {
@@ -303,13 +337,29 @@ export class ProductProcessor {
     return settled;
   }
 
-  private onTicker(t: Extract<MapResult, { kind: 'ticker' }>, f: RawFrame, r: FrameResult): void {
+  /** A held trade leaves the window: its frame is released when it has no other one waiting. */
+  private unhold(p: HeldTrade, currentSrc: number | undefined, r: FrameResult): void {
+    const left = (this.heldBySrc.get(p.src) ?? 1) - 1;
+    if (left > 0) {
+      this.heldBySrc.set(p.src, left);
+      return;
+    }
+    this.heldBySrc.delete(p.src);
+    if (p.src !== currentSrc) r.released.push(p.src);
+  }
+
+  private onTicker(
+    t: TickerResult,
+    f: RawFrame,
+    r: FrameResult,
+    order: (t: TickerResult) => 'ok' | 'stale',
+  ): void {
     this.noteTime(t.time, t.flags);
     if (f.src <= this.marks.ticker.src) {
       r.events.push({ kind: 'skipped_reflected' });
       return;
     }
-    if (this.tickers.accept(t.sequence) === 'stale') {
+    if (order(t) === 'stale') {
       r.events.push({ kind: 'stale_ticker' });
       return;
     }
@@ -318,7 +368,7 @@ export class ProductProcessor {
     for (const flag of flags) r.events.push({ kind: 'flag', flag });
     const seq = ++this.marks.ticker.seq;
     this.marks.ticker.src = f.src;
-    this.marks.ticker.sequence = t.sequence;
+    if (t.sequence !== undefined) this.marks.ticker.sequence = t.sequence;
     r.outputs.push({
       kind: 'ticker',
       msgId: normMsgId.output(

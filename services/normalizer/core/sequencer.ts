@@ -265,6 +265,29 @@ export class SequenceFilter {
   }
 }
 
+/**
+ * Advanced Trade tickers carry no sequence of their own: they are ordered by
+ * (connection, `sequence_num`) (DESIGN.md "Normalized messages"). A new connection starts
+ * a new order (its frames are stored after the old one's); within a connection a ticker
+ * at or below the last accepted number is stale (a late frame) and dropped.
+ */
+export class ConnectionOrderFilter {
+  private conn: string | undefined;
+  private last: number | undefined;
+
+  accept(conn: string, sequenceNum: number | undefined): 'ok' | 'stale' {
+    if (conn !== this.conn) {
+      this.conn = conn;
+      this.last = sequenceNum;
+      return 'ok';
+    }
+    if (sequenceNum === undefined) return 'ok';
+    if (this.last !== undefined && sequenceNum <= this.last) return 'stale';
+    this.last = sequenceNum;
+    return 'ok';
+  }
+}
+
 /** The larger of two decimal-integer ids (either may be unset). */
 export function maxTradeId(a: string | undefined, b: string): string {
   if (a === undefined) return b;

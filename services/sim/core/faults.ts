@@ -6,6 +6,9 @@
  *   malformed sends a broken (non-JSON) frame before the real one; nothing is lost
  *   stall     holds all output of a connection for N ms, socket open
  *   close     ends a connection: 1006 = abrupt (terminate), else a close frame with the code
+ *   seq_skip  (Advanced Trade) leaves a hole in the connection's `sequence_num` before a frame;
+ *             nothing is lost. Advanced Trade's `drop` removes one trade from a market_trades
+ *             frame before it is numbered, so `sequence_num` stays contiguous.
  * level2 frames (`snapshot`, `l2update`) and control frames (`subscriptions`, `error`)
  * are never dropped, duplicated, reordered or preceded by garbage: level2 carries no
  * sequence, so a lost one would be undetectable by design. Only close and stall touch them.
@@ -58,6 +61,7 @@ export const FaultsUpdateSchema = z.strictObject({
   dup: Budget.nullable().optional(),
   reorder: ReorderBudget.nullable().optional(),
   malformed: Budget.nullable().optional(),
+  seq_skip: Budget.nullable().optional(),
   stall: z
     .strictObject({
       ms: z.number().int().positive(),
@@ -86,6 +90,7 @@ export interface ActiveFaults {
   dup?: BudgetSpec;
   reorder?: BudgetSpec & { k: number };
   malformed?: BudgetSpec;
+  seq_skip?: BudgetSpec;
   stall?: { ms: number; after_frames: number; id: number };
   close?: { after_frames: number; code: number; reason?: string | undefined; id: number };
 }
@@ -95,7 +100,7 @@ export type FaultsView = Omit<ActiveFaults, 'stall' | 'close'> & {
   close?: { after_frames: number; code: number; reason?: string | undefined };
 };
 
-type BudgetKind = 'drop' | 'dup' | 'reorder' | 'malformed';
+type BudgetKind = 'drop' | 'dup' | 'reorder' | 'malformed' | 'seq_skip';
 
 /** Shared by every connection's planner: one-shots and counts fire once, globally. */
 export class FaultState {
@@ -121,7 +126,7 @@ export class FaultState {
       if (update.conn === null) delete f.conn;
       else f.conn = update.conn;
     }
-    for (const kind of ['drop', 'dup', 'malformed'] as const) {
+    for (const kind of ['drop', 'dup', 'malformed', 'seq_skip'] as const) {
       const v = update[kind];
       if (v === null) Reflect.deleteProperty(f, kind);
       else if (v !== undefined) f[kind] = { ...v };
@@ -179,6 +184,11 @@ export type FrameKind =
   | 'l2update'
   | 'subscriptions'
   | 'error'
+  /** Advanced Trade: a market_trades update (1..n trades, each owed to the connection). */
+  | 'market_trades'
+  /** Advanced Trade: the market_trades snapshot of recent trades (replayed, like last_match). */
+  | 'trades_snapshot'
+  | 'candles'
   | 'other';
 
 /** Frames that only `close` and `stall` may touch. */
@@ -244,6 +254,14 @@ export class FaultPlanner<F extends PlanFrame> {
     }
     out.push(...this.poll());
     return out;
+  }
+
+  /**
+   * A budgeted decision outside `process` (Advanced Trade: `drop` per trade of a
+   * market_trades frame, `seq_skip` before a frame is numbered).
+   */
+  decide(kind: 'drop' | 'seq_skip'): boolean {
+    return this.state.targets(this.conn) && this.state.take(kind, this.rng);
   }
 
   /** One-shot stall/close due now (after_frames counted from when the fault was set). */

@@ -23,6 +23,9 @@ import {
 import type { ProductSpec } from './products.js';
 import type { Rng } from './rng.js';
 
+/** Match frames kept for `recentMatches`. */
+export const RECENT_KEPT = 100;
+
 export interface MarketOptions {
   spec: ProductSpec;
   rng: Rng;
@@ -67,6 +70,8 @@ export class Market {
   private timeUs: number;
   private last: Trade;
   private readonly makerIds = new Map<number, string>();
+  /** The last RECENT_KEPT match frames, oldest first (an Advanced Trade trades snapshot). */
+  private readonly recent: { tradeId: number; raw: string }[] = [];
   private readonly pending = new Map<number, L2Change>();
   private readonly open24h: number;
   private high24h: number;
@@ -261,7 +266,11 @@ export class Market {
       this.high24h = Math.max(this.high24h, price);
       this.low24h = Math.min(this.low24h, price);
       this.volume24h += fill;
-      trades.push({ tradeId: this.last.tradeId, raw: this.matchRaw('match') });
+      const match = { tradeId: this.last.tradeId, raw: this.matchRaw('match') };
+      trades.push(match);
+      this.recent.push(match);
+      if (this.recent.length > RECENT_KEPT * 2)
+        this.recent.splice(0, this.recent.length - RECENT_KEPT);
     }
     this.seq += 1; // the taker's `done`
     return { trades, ticker: undefined };
@@ -305,6 +314,11 @@ export class Market {
     });
   }
 
+  /** The last `n` (at most RECENT_KEPT) match frames, oldest first. */
+  recentMatches(n: number): { tradeId: number; raw: string }[] {
+    return this.recent.slice(-Math.min(n, RECENT_KEPT));
+  }
+
   /** The frame sent on a `matches` subscribe: the product's last trade. */
   lastMatch(): string {
     return this.matchRaw('last_match');
@@ -344,6 +358,15 @@ export class Market {
       lastTradeId: this.last.tradeId,
       timeUs: this.advanceTime(nowUs),
     });
+  }
+
+  /** The best `depth` levels per side, best first, spelled as in snapshots. */
+  topLevels(depth: number): { bids: [string, string][]; asks: [string, string][] } {
+    const p = this.spec.priceDecimals;
+    const s = this.spec.sizeDecimals;
+    const fmt = (levels: Iterable<[number, number]>): [string, string][] =>
+      [...levels].map(([price, size]) => [fixed(price, p), fixed(size, s)]);
+    return { bids: fmt(this.bids.levels(depth)), asks: fmt(this.asks.levels(depth)) };
   }
 
   /** The whole book (best-first), which is what Coinbase sends: one frame per subscribe. */

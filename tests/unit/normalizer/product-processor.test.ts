@@ -7,21 +7,17 @@ import {
   type ProductMarks,
   type RawFrame,
 } from '../../../services/normalizer/core/product-processor.js';
+import { PROCESSOR_OPTS } from './processor-options.js';
 
 const CONN = 'c'.repeat(32);
-const OPTS = {
-  windowMs: 250,
-  windowMsgs: 100,
-  topN: 5,
-  bookMinIntervalMs: 0,
-  validate: { priceJumpPct: 10, absurdSpreadPct: 5 },
-};
+const OPTS = PROCESSOR_OPTS;
 const T0 = '2024-05-01T12:00:00.000000Z';
 
 let src = 0;
 function frame(value: Record<string, unknown>, connSeq: number, connId = CONN): RawFrame {
   src++;
   return {
+    feed: 'coinbase',
     src,
     recvUs: 1_714_564_800_000_000 + src,
     connId,

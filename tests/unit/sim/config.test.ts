@@ -104,4 +104,22 @@ describe('ledgerflux sim flags', () => {
       expect(() => parseSimArgs(argv, {}), argv.join(' ')).toThrow(ConfigError);
     }
   });
+
+  it('serves Advanced Trade with --feed advanced or COINBASE_FEED; --seq-skip and --idle-close-ms apply to it', () => {
+    expect(parseSimArgs([], {}).options.feed).toBe('exchange');
+    expect(parseSimArgs([], { COINBASE_FEED: 'advanced' }).options.feed).toBe('advanced');
+    const c = parseSimArgs(
+      ['--feed', 'advanced', '--seq-skip', '2', '--idle-close-ms', '1000'],
+      {},
+    );
+    expect(c.options).toMatchObject({
+      feed: 'advanced',
+      idleCloseMs: 1000,
+      faults: { seq_skip: { count: 2 } },
+    });
+    expect(() => parseSimArgs(['--feed', 'pro'], {})).toThrow(ConfigError);
+    expect(() => parseSimArgs(['--feed', 'advanced', '--replay', 'x.jsonl'], {})).toThrow(
+      /Exchange feed only/,
+    );
+  });
 });
