@@ -45,6 +45,12 @@ export function createIngestorMetrics(registry: Registry, products: readonly str
       labelNames: ['product'],
       registers,
     }),
+    unexpected: new Counter({
+      name: 'ledgerflux_ingestor_unexpected_frames_total',
+      help: 'Frames kept on the control subject: product not in PRODUCTS, or our marker type',
+      labelNames: ['reason'],
+      registers,
+    }),
     dlq: new Counter({
       name: 'ledgerflux_ingestor_dlq_total',
       help: 'Frames sent to MD_DLQ, by reason',
@@ -125,6 +131,7 @@ export function createIngestorMetrics(registry: Registry, products: readonly str
     }),
   };
   for (const p of products) m.duplicates.labels(p).inc(0);
+  for (const r of ['product', 'reserved_type']) m.unexpected.labels(r).inc(0);
   for (const t of [...KNOWN_TYPES, 'other']) m.frames.labels(t).inc(0);
   return m;
 }

@@ -51,6 +51,7 @@ export class Ingestor {
     this.router = new FrameRouter({
       feed: this.feed,
       shards: config.SHARDS,
+      products: config.PRODUCTS,
       maxFrameBytes: maxPayload - HEADER_ROOM,
       recentTrades: config.RECENT_TRADE_IDS,
     });
@@ -182,6 +183,8 @@ export class Ingestor {
         const c = routed.classified;
         const type = c.kind === 'unparsable' ? 'other' : c.type;
         this.counterFor(this.frameCounters, this.metrics.frames, frameTypeLabel(type)).inc();
+        if (routed.unexpected !== undefined)
+          this.metrics.unexpected.labels(routed.unexpected).inc();
         if (c.kind === 'product' && c.time !== undefined) {
           const exchangeMs = Date.parse(c.time);
           const lag = recvUs / 1e6 - exchangeMs / 1e3;
@@ -210,7 +213,7 @@ export class Ingestor {
     if (o.kind === 'stored') return;
     if (product !== undefined && tradeId !== undefined) this.router.forgetTrade(product, tradeId);
     if (o.kind === 'rejected')
-      this.log.error({ product, code: o.code, error: o.error }, 'publish rejected by the server');
+      this.log.error({ product, code: o.code, error: o.error }, 'publish rejected');
   }
 
   private onControlFrame(type: string, value: Record<string, unknown>): void {

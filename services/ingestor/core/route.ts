@@ -1,6 +1,6 @@
 import { assertNever } from '../../common/assert.js';
 import type { PublishRequest } from '../../common/publisher.js';
-import { H } from '../../common/schemas/headers.js';
+import { H, headerText } from '../../common/schemas/headers.js';
 import {
   dlqSubject,
   rawControlSubject,
@@ -24,11 +24,22 @@ export type Routed =
       classified: Classified;
       product?: string;
       tradeId?: string;
+      /**
+       * A product frame kept on the control subject instead: its product is not
+       * configured, or its type is the one of our own markers (which the feed must not
+       * be able to forge).
+       */
+      unexpected?: UnexpectedReason;
     }
   | { kind: 'duplicate'; product: string; tradeId: string }
   | { kind: 'dlq'; reason: DlqReason; req: PublishRequest; product?: string };
 
 export type MarkerState = 'connected' | 'stale' | 'resubscribed' | 'dropped';
+
+export type UnexpectedReason = 'product' | 'reserved_type';
+
+/** The type of the ingestor's own marker frames (`marker()`). */
+export const MARKER_TYPE = 'lf_feed';
 
 /** DLQ keeps at most this much of a frame too large to publish. */
 export const DLQ_KEEP_BYTES = 64 * 1024;
@@ -36,6 +47,12 @@ export const DLQ_KEEP_BYTES = 64 * 1024;
 export interface RouterOptions {
   feed: Feed;
   shards: number;
+  /**
+   * The configured products. A frame for any other product is kept on the feed's control
+   * subject: per-product state (trade ids, conn seqs, metric labels, the normalizer's
+   * processors) exists only for these, so a feed naming endless products cannot grow it.
+   */
+  products: readonly string[];
   /** Frames above this size cannot be published (NATS max_payload less header room). */
   maxFrameBytes: number;
   /** How many stored trade ids to remember per product. */
@@ -50,8 +67,11 @@ export class FrameRouter {
   private ctlSeq = 0;
   private readonly connSeqs = new Map<string, number>();
   private readonly recent = new Map<string, RecentIds>();
+  private readonly products: ReadonlySet<string>;
 
-  constructor(private readonly opts: RouterOptions) {}
+  constructor(private readonly opts: RouterOptions) {
+    this.products = new Set(opts.products);
+  }
 
   /** A new WebSocket connection: connection-scoped counters restart. */
   newConnection(connId: string): void {
@@ -93,20 +113,14 @@ export class FrameRouter {
           reason: 'unparsable',
           req: this.dlq('unparsable', bytes, recvUs, c.error, bytes.byteLength),
         };
-      case 'control': {
-        this.ctlSeq++;
-        return {
-          kind: 'publish',
-          classified: c,
-          req: {
-            subject: rawControlSubject(this.opts.feed, c.type),
-            payload: bytes,
-            msgId: `${this.opts.feed}:ctl:${c.type}:${this.connId}:${String(this.ctlSeq)}`,
-            headers: this.headers(recvUs, this.ctlSeq, c.type),
-          },
-        };
-      }
+      case 'control':
+        return { kind: 'publish', classified: c, req: this.control(c.type, bytes, recvUs) };
       case 'product':
+        if (c.type === MARKER_TYPE || !this.products.has(c.product)) {
+          const req = this.control(c.type, bytes, recvUs);
+          const unexpected = c.type === MARKER_TYPE ? 'reserved_type' : 'product';
+          return { kind: 'publish', classified: c, req, unexpected };
+        }
         return this.routeProduct(c, bytes, recvUs);
       default:
         return assertNever(c);
@@ -117,7 +131,7 @@ export class FrameRouter {
   marker(product: string, state: MarkerState, recvUs: number, reason?: string): PublishRequest {
     const seq = this.nextConnSeq(product);
     const frame = {
-      type: 'lf_feed',
+      type: MARKER_TYPE,
       state,
       conn: this.connId,
       product_id: product,
@@ -126,8 +140,8 @@ export class FrameRouter {
     return {
       subject: rawSubject(this.opts.feed, shardOf(product, this.opts.shards), product),
       payload: enc.encode(JSON.stringify(frame)),
-      msgId: rawMsgId.connScoped(this.opts.feed, product, 'lf_feed', this.connId, seq),
-      headers: this.headers(recvUs, seq, 'lf_feed'),
+      msgId: rawMsgId.connScoped(this.opts.feed, product, MARKER_TYPE, this.connId, seq),
+      headers: this.headers(recvUs, seq, MARKER_TYPE),
     };
   }
 
@@ -192,6 +206,21 @@ export class FrameRouter {
     }
   }
 
+  private control(type: string, bytes: Uint8Array, recvUs: number): PublishRequest {
+    this.ctlSeq++;
+    return {
+      subject: rawControlSubject(this.opts.feed, type),
+      payload: bytes,
+      msgId: `${this.opts.feed}:ctl:${type}:${this.connId}:${String(this.ctlSeq)}`,
+      headers: this.headers(recvUs, this.ctlSeq, type),
+    };
+  }
+
+  /** Products with per-product state (only configured ones): for the bounded-memory tests. */
+  get trackedProducts(): number {
+    return new Set([...this.recent.keys(), ...this.connSeqs.keys()]).size;
+  }
+
   private nextConnSeq(product: string): number {
     const seq = (this.connSeqs.get(product) ?? 0) + 1;
     this.connSeqs.set(product, seq);
@@ -231,7 +260,7 @@ export class FrameRouter {
         [H.reason]: reason,
         [H.recvUs]: String(recvUs),
         [H.connId]: this.connId,
-        [H.error]: error.slice(0, 200),
+        [H.error]: headerText(error, 200),
         [H.origBytes]: String(origBytes),
       },
     };
