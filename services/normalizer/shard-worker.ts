@@ -11,7 +11,7 @@ import { ensureDurable } from '../common/durable.js';
 import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/lifecycle.js';
 import { Publisher } from '../common/publisher.js';
-import { H, nowUs } from '../common/schemas/headers.js';
+import { H, headerText, nowUs } from '../common/schemas/headers.js';
 import type { Normalized } from '../common/schemas/normalized.js';
 import {
   dlqMsgId,
@@ -32,7 +32,7 @@ import {
   type ProductMarks,
 } from './core/product-processor.js';
 import { maxTradeId } from './core/sequencer.js';
-import { invalidReasonLabel, type NormalizerMetrics } from './metrics.js';
+import { ignoredTypeLabel, invalidReasonLabel, type NormalizerMetrics } from './metrics.js';
 import { checkpointKey, restoreMarks } from './restore.js';
 import { SecondWriterError, SerializedPublisher } from './serialized-publisher.js';
 
@@ -178,6 +178,10 @@ export class ShardWorker {
     if (result.invalid !== undefined) {
       this.pending.delete(m.seq);
       this.toDlq(m, result.invalid.reason, result.invalid.error);
+      // The frame itself yields nothing, but its result can still carry outputs: held
+      // trades (and their gap) whose window expired as it arrived, a book invalidated by
+      // a new connection id. Dropping them lost those trades and left holes in `seq`.
+      this.apply(parsed.product, result, undefined);
       return;
     }
     this.apply(parsed.product, result, m.seq);
@@ -199,6 +203,7 @@ export class ShardWorker {
       else if (e.kind === 'book_resynced') this.metrics.bookResyncs.labels(shard).inc();
       else if (e.kind === 'flag') this.metrics.flags.labels(shard, e.flag).inc();
       else if (e.kind === 'skipped_reflected') this.metrics.skipped.labels(shard).inc();
+      else this.metrics.ignored.labels(shard, ignoredTypeLabel(e.type)).inc();
     }
     if (current !== undefined) {
       const p = this.pending.get(current);
@@ -285,7 +290,7 @@ export class ShardWorker {
           [H.reason]: reason,
           [H.srcSubject]: m.subject,
           [H.srcSeq]: String(m.seq),
-          [H.error]: error.slice(0, 500),
+          [H.error]: headerText(error, 500),
         },
       })
       .then((o) => {
