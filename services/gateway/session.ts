@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { Outbox } from './core/backpressure.js';
 import {
@@ -138,16 +139,24 @@ export class Session {
       return;
     }
     const f = parsed.frame;
-    switch (f.op) {
-      case 'subscribe':
-        this.host.subscribe(this, f);
-        break;
-      case 'unsubscribe':
-        this.host.unsubscribe(this, f);
-        break;
-      case 'ping':
-        this.send(pongFrame(f.id));
-        break;
+    try {
+      switch (f.op) {
+        case 'subscribe':
+          this.host.subscribe(this, f);
+          break;
+        case 'unsubscribe':
+          this.host.unsubscribe(this, f);
+          break;
+        case 'ping':
+          this.send(pongFrame(f.id));
+          break;
+      }
+    } catch (err) {
+      // A throw here would escape the socket's 'message' handler and end the process,
+      // every client with it: e.g. a ping id nested deeper than JSON.stringify's stack,
+      // which JSON.parse (iterative) accepted. The client gets an error frame instead.
+      this.log.warn({ op: f.op, err: describeError(err) }, 'client request failed');
+      this.sendError('BAD_REQUEST', 'the request could not be handled');
     }
   }
 
