@@ -90,6 +90,7 @@ export class Session {
   private limited = 0;
   private readonly bucket: TokenBucket;
   private waiters: (() => void)[] = [];
+  private roomTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -296,9 +297,21 @@ export class Session {
     return !this.outbox.slow && this.socket.writableLength + this.outbox.bytes < room;
   }
 
-  /** Resolves once there is room for replayed messages (or the session closed). */
+  /**
+   * Resolves once there is room for replayed messages (or the session closed). A client
+   * that makes no room for GATEWAY_SLOW_MAX_MS is slow and closed with 4000: a replay
+   * is never degraded like live data, and one waiting for good would hold its history
+   * reader (RESUME_MAX_CONCURRENT per process) from every other client.
+   */
   room(): Promise<void> {
     if (this.closing || this.hasRoom()) return Promise.resolve();
+    if (this.roomTimer === undefined) {
+      this.roomTimer = setTimeout(() => {
+        this.roomTimer = undefined;
+        if (this.waiters.length > 0) this.close(CLOSE.slowClient, 'slow client');
+      }, this.limits.slowMaxMs);
+      this.roomTimer.unref();
+    }
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -336,6 +349,8 @@ export class Session {
   }
 
   private wake(): void {
+    clearTimeout(this.roomTimer);
+    this.roomTimer = undefined;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
