@@ -38,6 +38,10 @@ test-e2e: install ## end-to-end: the whole pipeline, `ledgerflux run --sim`, fau
 test-obs: install ## dashboards (structure, @grafana/schema), alert rules, scrape config and a live run under Debian's prometheus
 	$(NPM) run test:obs
 
+.PHONY: test-hostile
+test-hostile: install ## fuzzing and 1,000 hostile clients against a gateway process
+	$(NPM) run test:hostile
+
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test

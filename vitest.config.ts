@@ -27,6 +27,18 @@ export default defineConfig({
       },
       {
         test: {
+          // Fuzzing and hostile clients (issue 14): real servers, heavier than integration.
+          name: 'hostile',
+          include: ['tests/hostile/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['tests/harness/global-setup.ts'],
+          setupFiles: ['tests/harness/cleanup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: 'browser',
           include: ['tests/browser/**/*.test.ts'],
           environment: 'node',

@@ -77,6 +77,9 @@ interface Entry {
 
 type State = 'open' | 'recovering' | 'closed';
 
+/** `rejected.code` when the NATS client refused to build the publish (no server answer). */
+export const CLIENT_REFUSED = 0;
+
 export class Publisher {
   private readonly js: JetStreamClient;
   private readonly queue: Entry[] = [];
@@ -198,8 +201,18 @@ export class Publisher {
 
   private send(e: Entry): void {
     e.sentAt = performance.now();
+    let options: ReturnType<Publisher['publishOptions']>;
+    try {
+      options = this.publishOptions(e.req);
+    } catch (err) {
+      // The client refuses the request itself (e.g. a header value with a line break):
+      // final, like a server rejection. Thrown out of pump() it would leak a window slot
+      // and reject the caller's promise, which resolves by contract.
+      this.finish(e, { kind: 'rejected', code: CLIENT_REFUSED, error: describeError(err) });
+      return;
+    }
     this.inflight.add(e);
-    this.js.publish(e.req.subject, e.req.payload, this.publishOptions(e.req)).then(
+    this.js.publish(e.req.subject, e.req.payload, options).then(
       (ack) => {
         this.inflight.delete(e);
         this.onStored(e, ack, false);

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import { describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { Outbox } from './core/backpressure.js';
 import {
@@ -89,6 +90,7 @@ export class Session {
   private limited = 0;
   private readonly bucket: TokenBucket;
   private waiters: (() => void)[] = [];
+  private roomTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -138,16 +140,24 @@ export class Session {
       return;
     }
     const f = parsed.frame;
-    switch (f.op) {
-      case 'subscribe':
-        this.host.subscribe(this, f);
-        break;
-      case 'unsubscribe':
-        this.host.unsubscribe(this, f);
-        break;
-      case 'ping':
-        this.send(pongFrame(f.id));
-        break;
+    try {
+      switch (f.op) {
+        case 'subscribe':
+          this.host.subscribe(this, f);
+          break;
+        case 'unsubscribe':
+          this.host.unsubscribe(this, f);
+          break;
+        case 'ping':
+          this.send(pongFrame(f.id));
+          break;
+      }
+    } catch (err) {
+      // A throw here would escape the socket's 'message' handler and end the process,
+      // every client with it: e.g. a ping id nested deeper than JSON.stringify's stack,
+      // which JSON.parse (iterative) accepted. The client gets an error frame instead.
+      this.log.warn({ op: f.op, err: describeError(err) }, 'client request failed');
+      this.sendError('BAD_REQUEST', 'the request could not be handled');
     }
   }
 
@@ -287,9 +297,21 @@ export class Session {
     return !this.outbox.slow && this.socket.writableLength + this.outbox.bytes < room;
   }
 
-  /** Resolves once there is room for replayed messages (or the session closed). */
+  /**
+   * Resolves once there is room for replayed messages (or the session closed). A client
+   * that makes no room for GATEWAY_SLOW_MAX_MS is slow and closed with 4000: a replay
+   * is never degraded like live data, and one waiting for good would hold its history
+   * reader (RESUME_MAX_CONCURRENT per process) from every other client.
+   */
   room(): Promise<void> {
     if (this.closing || this.hasRoom()) return Promise.resolve();
+    if (this.roomTimer === undefined) {
+      this.roomTimer = setTimeout(() => {
+        this.roomTimer = undefined;
+        if (this.waiters.length > 0) this.close(CLOSE.slowClient, 'slow client');
+      }, this.limits.slowMaxMs);
+      this.roomTimer.unref();
+    }
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -327,6 +349,8 @@ export class Session {
   }
 
   private wake(): void {
+    clearTimeout(this.roomTimer);
+    this.roomTimer = undefined;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();

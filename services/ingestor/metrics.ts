@@ -62,6 +62,12 @@ export function createIngestorMetrics(
       labelNames: ['product'],
       registers,
     }),
+    unexpected: new Counter({
+      name: 'ledgerflux_ingestor_unexpected_frames_total',
+      help: 'Frames kept on the control subject: product not in PRODUCTS, or our marker type',
+      labelNames: ['reason'],
+      registers,
+    }),
     dlq: new Counter({
       name: 'ledgerflux_ingestor_dlq_frames_total',
       help: 'Frames sent to MD_DLQ, by reason',
@@ -156,6 +162,7 @@ export function createIngestorMetrics(
   // Every series a dashboard or alert reads exists from the start (a rate over a
   // missing series is no data, not zero).
   for (const p of products) m.duplicates.labels(p).inc(0);
+  for (const r of ['product', 'reserved_type']) m.unexpected.labels(r).inc(0);
   for (const t of [...KNOWN_TYPES, 'other']) m.frames.labels(t).inc(0);
   for (const o of ['stored', 'duplicate', 'rejected', 'lost']) m.published.labels(o).inc(0);
   for (const r of ['unparsable', 'too_large']) m.dlq.labels(r).inc(0);

@@ -64,6 +64,7 @@ export class Ingestor {
     const routerOptions = {
       feed: this.protocol.feed,
       shards: config.SHARDS,
+      products: config.PRODUCTS,
       maxFrameBytes: maxPayload - HEADER_ROOM,
       recentTrades: config.RECENT_TRADE_IDS,
     };
@@ -206,6 +207,8 @@ export class Ingestor {
         return;
       case 'publish': {
         this.counterFor(this.frameCounters, this.metrics.frames, frameTypeLabel(routed.type)).inc();
+        if (routed.unexpected !== undefined)
+          this.metrics.unexpected.labels(routed.unexpected).inc();
         if (routed.time !== undefined) {
           const exchangeMs = Date.parse(routed.time);
           const lag = recvUs / 1e6 - exchangeMs / 1e3;
@@ -253,7 +256,7 @@ export class Ingestor {
     if (o.kind === 'stored') return;
     if (product !== undefined && tradeId !== undefined) this.router.forgetTrade(product, tradeId);
     if (o.kind === 'rejected')
-      this.log.error({ product, code: o.code, error: o.error }, 'publish rejected by the server');
+      this.log.error({ product, code: o.code, error: o.error }, 'publish rejected');
   }
 
   private sendRequest(msg: unknown): void {

@@ -25,6 +25,12 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
       labelNames: ['shard', 'reason'],
       registers,
     }),
+    ignored: new Counter({
+      name: 'ledgerflux_normalizer_ignored_frames_total',
+      help: 'Raw frames of types the normalizer does not publish from (acked, kept in MD_RAW), by type',
+      labelNames: ['shard', 'type'],
+      registers,
+    }),
     flags: new Counter({
       name: 'ledgerflux_normalizer_flags_total',
       help: 'Messages published with a flag, by flag',
@@ -163,6 +169,21 @@ const INVALID_REASONS = [
   'dropped',
   'other',
 ];
+
+/** Frame types as label values: the Exchange's documented ones, everything else `other`. */
+export function ignoredTypeLabel(type: string): string {
+  const known = [
+    'subscriptions',
+    'error',
+    'status',
+    'received',
+    'open',
+    'done',
+    'change',
+    'activate',
+  ];
+  return known.includes(type) ? type : 'other';
+}
 
 /** Book-invalid reasons are ours, but keep the label set closed anyway. */
 export function invalidReasonLabel(reason: string): string {

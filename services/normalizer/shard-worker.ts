@@ -11,7 +11,7 @@ import { ensureDurable } from '../common/durable.js';
 import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/lifecycle.js';
 import { Publisher } from '../common/publisher.js';
-import { H, nowUs } from '../common/schemas/headers.js';
+import { H, headerText, nowUs } from '../common/schemas/headers.js';
 import type { Normalized } from '../common/schemas/normalized.js';
 import {
   FEEDS,
@@ -34,7 +34,7 @@ import {
   type ProductMarks,
 } from './core/product-processor.js';
 import { maxTradeId } from './core/sequencer.js';
-import { invalidReasonLabel, type NormalizerMetrics } from './metrics.js';
+import { ignoredTypeLabel, invalidReasonLabel, type NormalizerMetrics } from './metrics.js';
 import { checkpointKey, restoreMarks } from './restore.js';
 import { SecondWriterError, SerializedPublisher } from './serialized-publisher.js';
 
@@ -185,8 +185,9 @@ export class ShardWorker {
     this.pending.set(m.seq, { msg: m, outstanding: 0, held: false, startedMs: performance.now() });
     const result = state.processor.onFrame(raw, Date.now());
     if (result.invalid !== undefined) {
-      // The frame goes to MD_DLQ; what its processing released (held trades whose window
-      // ended, a connection change) is still published.
+      // The frame goes to MD_DLQ, but its result can still carry outputs: held trades (and
+      // their gap) whose window expired as it arrived, a book invalidated by a new
+      // connection id. Dropping them lost those trades and left holes in `seq`.
       this.pending.delete(m.seq);
       this.apply(parsed.product, result, undefined);
       this.toDlq(m, result.invalid.reason, result.invalid.error);
@@ -211,6 +212,7 @@ export class ShardWorker {
       else if (e.kind === 'book_resynced') this.metrics.bookResyncs.labels(shard).inc();
       else if (e.kind === 'flag') this.metrics.flags.labels(shard, e.flag).inc();
       else if (e.kind === 'skipped_reflected') this.metrics.skipped.labels(shard).inc();
+      else this.metrics.ignored.labels(shard, ignoredTypeLabel(e.type)).inc();
     }
     if (current !== undefined) {
       const p = this.pending.get(current);
@@ -297,7 +299,7 @@ export class ShardWorker {
           [H.reason]: reason,
           [H.srcSubject]: m.subject,
           [H.srcSeq]: String(m.seq),
-          [H.error]: error.slice(0, 500),
+          [H.error]: headerText(error, 500),
         },
       })
       .then((o) => {

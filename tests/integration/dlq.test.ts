@@ -112,3 +112,77 @@ describe('MD_DLQ and ledgerflux dlq', () => {
     });
   });
 });
+
+// Regression (hostile-input fuzzing): a frame sent to MD_DLQ dropped the outputs its
+// processing released for earlier frames, e.g. a held trade whose reorder window had
+// just expired: the trade never reached MD_NORM and `seq` got a hole.
+describe('a rejected frame that releases held trades', () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let worker: ShardWorker | undefined;
+  beforeAll(async () => {
+    server = await startNats();
+    nc = await connectNats({ servers: [server.url], name: 'test', log, publishing: true });
+    await ensureTopology(nc, { replicas: 1 });
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    await nc.close();
+    await server.stop();
+  });
+
+  it('still publishes the released trades and their gap', async () => {
+    const js = jetstream(nc);
+    let n = 0;
+    const publish = async (frame: object) => {
+      const h = natsHeaders();
+      h.set('Lf-Recv-Us', '1700000000000000');
+      h.set('Lf-Conn-Id', CONN);
+      h.set('Lf-Conn-Seq', '0');
+      h.set('Lf-Type', 'match');
+      await js.publish('md.raw.coinbase.0.BTC-USD', JSON.stringify(frame), {
+        msgID: `r:${String(++n)}`,
+        headers: h,
+      });
+    };
+    const match = (id: number, price = '100') => ({
+      type: 'match',
+      trade_id: id,
+      product_id: 'BTC-USD',
+      side: 'buy',
+      price,
+      size: '1',
+      time: '2024-01-01T00:00:00Z',
+    });
+    // 101 is missing, so 102 waits; the rejected frames behind it are processed in one
+    // go, after its 1 ms window: one of them releases it.
+    await publish(match(100));
+    await publish(match(102));
+    for (let i = 0; i < 300; i++) await publish(match(1_000 + i, 'abc'));
+    const config = loadNormalizerConfig({
+      NATS_URL: server.url,
+      PRODUCTS: 'BTC-USD',
+      SHARDS: '1',
+      SHARD: '0',
+      METRICS_PORT: '0',
+      REORDER_WINDOW_MS: '1',
+      ACK_WAIT_MS: '120000',
+    });
+    worker = new ShardWorker(config, nc, log, createNormalizerMetrics(new Registry(), 0));
+    await worker.start();
+    const trades = await waitFor(
+      'trades 100 and 102 in MD_NORM',
+      async () => {
+        const norm = (await readStream(nc, 'MD_NORM', 'md.norm.coinbase.BTC-USD.*')).map(
+          (m) => JSON.parse(m.text()) as { type: string; trade_id?: string; from?: string },
+        );
+        const t = norm.filter((m) => m.type === 'trade').map((m) => m.trade_id);
+        return t.length >= 2 ? { t, norm } : undefined;
+      },
+      { timeoutMs: 20_000 },
+    );
+    expect(trades.t).toEqual(['100', '102']);
+    expect(trades.norm.some((m) => m.type === 'status' && m.from === '101')).toBe(true);
+    expect((await readStream(nc, 'MD_DLQ')).length).toBe(300);
+  });
+});

@@ -154,6 +154,49 @@ describe('resume by hand', () => {
     await Promise.all(resumed.map((c) => c.close()));
   });
 
+  // Regression (hostile clients test): a client that resumed from history and stopped
+  // reading held its history reader for good (replays are not degraded like live data,
+  // so it never counted as slow); with RESUME_MAX_CONCURRENT of them no resume progressed.
+  it('closes a resuming client that makes no room for GATEWAY_SLOW_MAX_MS with 4000, freeing its history reader', async () => {
+    const e = await env({
+      RESUME_BUFFER: '10',
+      RESUME_MAX_CONCURRENT: '1',
+      GATEWAY_SLOW_MAX_MS: '1000',
+      GATEWAY_CLOSE_GRACE_MS: '30000',
+    });
+    // ~6 MB of books: more than the kernel's socket buffers take for a reader that stops.
+    const books = await publish(
+      e.pub,
+      Array.from({ length: 1_500 }, () => e.pub.book('BTC-USD', 100)),
+    );
+    const sub = {
+      op: 'subscribe',
+      channels: ['book'],
+      products: ['BTC-USD'],
+      from: { 'BTC-USD': 1 },
+    };
+    const stalled = await TestClient.open(e.url, { slim: true });
+    stalled.ws.once('message', () => {
+      stalled.ws.pause();
+    });
+    stalled.send(sub);
+    await waitFor(
+      'the stalled client closed with 4000',
+      async () => (await e.metric('ledgerflux_gateway_disconnects_total', { code: '4000' })) === 1,
+    );
+    const reader = await TestClient.open(e.url, { slim: true });
+    reader.send(sub);
+    const want = expected(books, 'BTC-USD', ['book'], 1);
+    await waitFor(
+      'the second resume complete',
+      () => got(reader.frames, 'BTC-USD').length >= want.length,
+    );
+    expect(got(reader.frames, 'BTC-USD')).toEqual(want);
+    stalled.ws.resume();
+    expect((await stalled.closed).code).toBe(4000);
+    await reader.close();
+  });
+
   it('answers an offset the stream no longer holds with OFFSET_EXPIRED, then a snapshot, then live', async () => {
     const e = await env({ RESUME_BUFFER: '5' });
     await publish(e.pub, flow(e.pub, 80));

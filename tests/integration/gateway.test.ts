@@ -256,6 +256,24 @@ describe('client errors and limits', () => {
     const c = await TestClient.open(e.url);
     await Promise.all([b.close(), c.close()]);
   });
+
+  // Regression (hostile-input fuzzing): JSON.parse accepts any nesting, JSON.stringify of
+  // the echoed ping id overflowed the stack, and the throw escaped the socket handler: an
+  // uncaught exception that ended the gateway (reachable with a raised frame limit).
+  it('answers a ping whose id nests deeper than the stack with an error, and lives on', async () => {
+    const e = await env({ GATEWAY_MAX_FRAME_BYTES: String(1024 * 1024) });
+    const c = await TestClient.open(e.url);
+    const depth = 200_000;
+    c.send(`{"op":"ping","id":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+    const err = await c.next((f) => f.op === 'error', 'an error frame');
+    expect(err).toMatchObject({ code: 'BAD_REQUEST' });
+    c.send({ op: 'ping', id: 'after' });
+    await c.next((f) => f.op === 'pong' && f.id === 'after', 'pong');
+    expect(await e.metric('ledgerflux_gateway_client_errors_total', { code: 'BAD_REQUEST' })).toBe(
+      1,
+    );
+    await c.close();
+  });
 });
 
 describe('API keys', () => {

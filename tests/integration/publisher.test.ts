@@ -5,6 +5,7 @@ import { ErrorCode, isLedgerFluxError } from '../../services/common/errors.js';
 import { createLogger } from '../../services/common/logger.js';
 import { connectNats } from '../../services/common/nats.js';
 import {
+  CLIENT_REFUSED,
   Publisher,
   type Discontinuity,
   type PublishOutcome,
@@ -104,6 +105,21 @@ describe('Publisher against a real nats-server', () => {
     expect(bad).toMatchObject({ kind: 'rejected', code: 10071 });
   });
 
+  // Regression (hostile-input fuzzing): the NATS client throws on a header value with a
+  // line break; thrown out of pump() it rejected publish() (an unhandled rejection that
+  // crashed the ingestor) and leaked a window slot for good.
+  it('settles a publish the client refuses (line break in a header) as rejected, window intact', async () => {
+    const pub = new Publisher(nc, { window: 1, log });
+    const subject = 'md.raw.coinbase.0.HDR-USD';
+    const bad = await pub.publish({ ...frame(subject, 1), headers: { 'Lf-Error': 'a\nb' } });
+    expect(bad).toMatchObject({ kind: 'rejected', code: CLIENT_REFUSED });
+    expect(pub.inFlight).toBe(0);
+    expect(pub.hasRoom()).toBe(true);
+    const ok = await pub.publish(frame(subject, 2));
+    await pub.close();
+    expect(ok.kind).toBe('stored');
+    expect(await readStream(nc, 'MD_RAW', subject)).toHaveLength(1);
+  });
   it('verifyTopology names the missing stream', async () => {
     const other = await startNats();
     const nc2 = await connect(other.url);

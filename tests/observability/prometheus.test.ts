@@ -69,6 +69,12 @@ const NOT_MOVING: Record<string, string> = {
     'only when the publish window is full, NATS slower than the feed (tests/integration/ingestor.test.ts checks it)',
   ledgerflux_normalizer_dlq_frames_total:
     "the simulator's malformed frames are not JSON, which the ingestor files (the normalizer's schema path: tests/integration/dlq.test.ts)",
+  ledgerflux_ingestor_sequence_events_total:
+    'Advanced Trade sequence_num events; this run reads the Exchange feed (tests/integration/advanced-trade.test.ts makes them)',
+  ledgerflux_ingestor_unexpected_frames_total:
+    'only for a frame naming a product outside PRODUCTS or forging our marker type; the simulator sends neither (tests/hostile/fuzz-ingestor.test.ts)',
+  ledgerflux_normalizer_ignored_frames_total:
+    'only for raw frames of types the normalizer does not map (full-channel types); the simulator sends none on product subjects (tests/hostile/fuzz-normalizer.test.ts)',
   ledgerflux_normalizer_skipped_reflected_total:
     'only when a restarted normalizer is redelivered frames it had published (the path: tests/integration/normalizer.test.ts)',
   ledgerflux_snapshotter_consumer_resets_total:

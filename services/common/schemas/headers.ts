@@ -52,6 +52,16 @@ export function headerRecord(
   return out;
 }
 
+/**
+ * A header value NATS accepts: one line of at most `max` characters. The client refuses
+ * values with CR or LF (it throws), and error texts can quote input: V8's JSON.parse
+ * messages include a snippet of the text, line breaks and all.
+ */
+export function headerText(text: string, max: number): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is removed
+  return text.replace(/[\u0000-\u001f\u007f]/g, ' ').slice(0, max);
+}
+
 /** Microseconds since the epoch (performance.timeOrigin keeps sub-ms precision). */
 export function nowUs(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);

@@ -260,7 +260,7 @@ export function parseClientFrame(text: string): ParseResult {
   const issues = result.error.issues;
   const channelIssue = issues.find((i) => i.path[0] === 'channels' && i.path.length === 2);
   const first = channelIssue ?? issues[0];
-  const where = first === undefined ? '' : first.path.map(String).join('.');
+  const where = first === undefined ? '' : first.path.map(pathSegment).join('.');
   const base = { ok: false as const, ...(id === undefined ? {} : { id }) };
   if (channelIssue !== undefined && channelIssue.code === 'invalid_value') {
     return {
@@ -269,8 +269,23 @@ export function parseClientFrame(text: string): ParseResult {
       message: `${where}: channels are ${CHANNELS.join(', ')}`,
     };
   }
-  const message = first === undefined ? 'invalid frame' : `${where || 'frame'}: ${first.message}`;
+  // zod names unrecognized keys in its message: say only that there are some.
+  const what = first?.code === 'unrecognized_keys' ? 'unknown field' : first?.message;
+  const message = what === undefined ? 'invalid frame' : `${where || 'frame'}: ${what}`;
   return { ...base, code: 'BAD_REQUEST', message: message.slice(0, 200) };
+}
+
+/** Field names of the client frames: the only path segments an error message repeats. */
+const FIELD_NAMES: ReadonlySet<string> = new Set(
+  [SubscribeFrameSchema, UnsubscribeFrameSchema, PingFrameSchema].flatMap((schema) =>
+    Object.keys(schema.shape),
+  ),
+);
+
+/** A client's own keys (e.g. the products of `from`) are not echoed back. */
+function pathSegment(segment: PropertyKey): string {
+  if (typeof segment === 'number') return String(segment);
+  return typeof segment === 'string' && FIELD_NAMES.has(segment) ? segment : '*';
 }
 
 function requestIdOf(raw: unknown): string | number | undefined {

@@ -48,23 +48,28 @@ export class AdvancedRouter extends RouterBase {
         out.push(this.control(c.type, c.value, bytes, recvUs));
         break;
       case 'product':
-        out.push({
-          kind: 'publish',
-          type: c.type,
-          time: c.time,
-          product: c.product,
-          req: this.connScoped(c.product, c.type, bytes, recvUs),
-        });
-        break;
-      case 'split':
-        for (const part of c.parts) {
-          out.push({
+        out.push(
+          this.unexpectedFrame(c.product, c.type, bytes, recvUs) ?? {
             kind: 'publish',
             type: c.type,
             time: c.time,
-            product: part.product,
-            req: this.connScoped(part.product, c.type, enc.encode(part.text), recvUs, true),
-          });
+            product: c.product,
+            req: this.connScoped(c.product, c.type, bytes, recvUs),
+          },
+        );
+        break;
+      case 'split':
+        for (const part of c.parts) {
+          const partBytes = enc.encode(part.text);
+          out.push(
+            this.unexpectedFrame(part.product, c.type, partBytes, recvUs) ?? {
+              kind: 'publish',
+              type: c.type,
+              time: c.time,
+              product: part.product,
+              req: this.connScoped(part.product, c.type, partBytes, recvUs, true),
+            },
+          );
         }
         if (c.rest !== undefined) {
           const rest = c.rest;

@@ -1,6 +1,6 @@
 import { assertNever } from '../../common/assert.js';
 import type { PublishRequest } from '../../common/publisher.js';
-import { H } from '../../common/schemas/headers.js';
+import { H, headerText } from '../../common/schemas/headers.js';
 import {
   dlqSubject,
   rawControlSubject,
@@ -29,6 +29,12 @@ export type Routed =
       control?: Record<string, unknown>;
       product?: string;
       tradeId?: string;
+      /**
+       * A product frame kept on the control subject instead: its product is not
+       * configured, or its type is the one of our own markers (which the feed must not
+       * be able to forge).
+       */
+      unexpected?: UnexpectedReason;
     }
   | { kind: 'duplicate'; product: string; tradeId: string }
   | { kind: 'dlq'; reason: DlqReason; req: PublishRequest; product?: string }
@@ -40,12 +46,23 @@ export type Routed =
 
 export type MarkerState = 'connected' | 'stale' | 'resubscribed' | 'dropped';
 
+export type UnexpectedReason = 'product' | 'reserved_type';
+
+/** The type of the ingestor's own marker frames (`marker()`). */
+export const MARKER_TYPE = 'lf_feed';
+
 /** DLQ keeps at most this much of a frame too large to publish. */
 export const DLQ_KEEP_BYTES = 64 * 1024;
 
 export interface RouterOptions {
   feed: Feed;
   shards: number;
+  /**
+   * The configured products. A frame for any other product is kept on the feed's control
+   * subject: per-product state (trade ids, conn seqs, metric labels, the normalizer's
+   * processors) exists only for these, so a feed naming endless products cannot grow it.
+   */
+  products: readonly string[];
   /** Frames above this size cannot be published (NATS max_payload less header room). */
   maxFrameBytes: number;
   /** How many stored trade ids to remember per product. */
@@ -61,8 +78,11 @@ export abstract class RouterBase {
   protected frameNo = 0;
   private ctlSeq = 0;
   private readonly connSeqs = new Map<string, number>();
+  protected readonly products: ReadonlySet<string>;
 
-  constructor(protected readonly opts: RouterOptions) {}
+  constructor(protected readonly opts: RouterOptions) {
+    this.products = new Set(opts.products);
+  }
 
   /** A new WebSocket connection: connection-scoped counters restart. */
   newConnection(connId: string): void {
@@ -97,13 +117,13 @@ export abstract class RouterBase {
   /** The `lf_feed` marker frame that tells the normalizer about a feed boundary. */
   marker(product: string, state: MarkerState, recvUs: number, reason?: string): PublishRequest {
     const frame = {
-      type: 'lf_feed',
+      type: MARKER_TYPE,
       state,
       conn: this.connId,
       product_id: product,
       ...(reason === undefined ? {} : { reason }),
     };
-    return this.connScoped(product, 'lf_feed', enc.encode(JSON.stringify(frame)), recvUs);
+    return this.connScoped(product, MARKER_TYPE, enc.encode(JSON.stringify(frame)), recvUs);
   }
 
   /** Counts the frame; a frame too large for NATS goes to MD_DLQ (its first 64 KiB). */
@@ -136,18 +156,46 @@ export abstract class RouterBase {
     };
   }
 
+  /**
+   * Products with per-product state (only configured ones): for the bounded-memory tests.
+   */
+  get trackedProducts(): number {
+    return new Set(this.trackedKeys()).size;
+  }
+
+  protected trackedKeys(): string[] {
+    return [...this.connSeqs.keys()];
+  }
+
+  /**
+   * A product frame that must not reach a product subject (`unexpected` says why): kept on
+   * the control subject, where nothing keeps per-product state.
+   */
+  protected unexpectedFrame(
+    product: string,
+    type: string,
+    bytes: Uint8Array,
+    recvUs: number,
+  ): Routed | undefined {
+    if (type !== MARKER_TYPE && this.products.has(product)) return undefined;
+    return {
+      ...this.control(type, undefined, bytes, recvUs),
+      unexpected: type === MARKER_TYPE ? 'reserved_type' : 'product',
+    };
+  }
+
   /** A frame without a product: `md.raw.<feed>.ctl.<type>`, numbered per connection. */
   protected control(
     type: string,
-    value: Record<string, unknown>,
+    value: Record<string, unknown> | undefined,
     bytes: Uint8Array,
     recvUs: number,
-  ): Routed {
+  ): Extract<Routed, { kind: 'publish' }> {
     this.ctlSeq++;
     return {
       kind: 'publish',
       type,
-      control: value,
+      ...(value === undefined ? {} : { control: value }),
       req: {
         subject: rawControlSubject(this.opts.feed, type),
         payload: bytes,
@@ -214,7 +262,7 @@ export abstract class RouterBase {
         [H.reason]: reason,
         [H.recvUs]: String(recvUs),
         [H.connId]: this.connId,
-        [H.error]: error.slice(0, 200),
+        [H.error]: headerText(error, 200),
         [H.origBytes]: String(origBytes),
       },
     };
@@ -239,10 +287,17 @@ export class FrameRouter extends RouterBase {
       case 'control':
         return this.control(c.type, c.value, bytes, recvUs);
       case 'product':
-        return this.routeProduct(c, bytes, recvUs);
+        return (
+          this.unexpectedFrame(c.product, c.type, bytes, recvUs) ??
+          this.routeProduct(c, bytes, recvUs)
+        );
       default:
         return assertNever(c);
     }
+  }
+
+  protected override trackedKeys(): string[] {
+    return [...super.trackedKeys(), ...this.recent.keys()];
   }
 
   /** A trade publish was lost: forget it, so a replay (`last_match`) can store it. */

@@ -139,6 +139,10 @@ export class FeedConnection {
         maxPayload: this.opts.maxPayload,
         handshakeTimeout: 10_000,
         perMessageDeflate: false,
+        // A text frame that is not UTF-8 would fail the whole connection (RFC 6455 §8.1:
+        // `ws` closes with 1007), losing what follows until the resubscribe. The bytes go
+        // on as received instead: MD_DLQ `unparsable`, or MD_RAW when they still parse.
+        skipUTF8Validation: true,
       });
       this.ws = ws;
       this.closeCause = 'remote';

@@ -112,6 +112,22 @@ describe('parseClientFrame', () => {
     if (!r.ok) expect(r.message).not.toContain('<script>');
   });
 
+  // Regression (hostile-input fuzzing): the error path named the client's own keys: the
+  // products of `from` ("from.<key>: Invalid key in record") and unknown fields.
+  it('never echoes client-chosen keys: products in `from`, unknown fields', () => {
+    const inFrom = parseClientFrame(
+      '{"op":"subscribe","channels":["ticker"],"products":["BTC-USD"],"from":{"<img src=x>":1}}',
+    );
+    expect(inFrom).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+    if (!inFrom.ok) {
+      expect(inFrom.message).not.toContain('<img');
+      expect(inFrom.message).toMatch(/^from\.\*: /);
+    }
+    const unknown = parseClientFrame('{"op":"ping","<img src=x>":1}');
+    expect(unknown).toMatchObject({ ok: false, code: 'BAD_REQUEST' });
+    if (!unknown.ok) expect(unknown.message).toBe('frame: unknown field');
+  });
+
   it('never throws on arbitrary text or JSON', () => {
     fc.assert(
       fc.property(

@@ -20,7 +20,13 @@ const DOCUMENTED = fixture('documented-advanced-trade-frames.jsonl');
 
 function router(maxFrameBytes = 1024 * 1024) {
   const r = new AdvancedRouter(
-    { feed: 'coinbase-at', shards: 8, maxFrameBytes, recentTrades: 10 },
+    {
+      feed: 'coinbase-at',
+      shards: 8,
+      products: ['BTC-USD', 'ETH-USD', 'ETH-USDT', 'SOL-USD', 'BTC-EUR', 'ETH-EUR'],
+      maxFrameBytes,
+      recentTrades: 10,
+    },
     { windowMs: 500, windowFrames: 50 },
   );
   r.newConnection(CONN);

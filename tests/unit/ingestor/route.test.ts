@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { headers as natsHeaders } from '@nats-io/nats-core';
 import { describe, expect, it } from 'vitest';
 import { FrameRouter, DLQ_KEEP_BYTES } from '../../../services/ingestor/core/route.js';
 import { RecentIds } from '../../../services/ingestor/core/recent-ids.js';
@@ -10,6 +11,7 @@ function router(shards = 8) {
   const r = new FrameRouter({
     feed: 'coinbase',
     shards,
+    products: ['BTC-USD', 'ETH-USD', 'SOL-USD'],
     maxFrameBytes: 1024 * 1024,
     recentTrades: 100,
   });
@@ -131,10 +133,56 @@ describe('FrameRouter msg ids and subjects (DESIGN.md "Raw frames")', () => {
       expect(route(router(), bad).kind).toBe('dlq');
   });
 
+  // Regression (hostile-input fuzzing): nesting deeper than the scan's stack falls back to
+  // JSON.parse, whose message quotes the text around the error, line breaks included; the
+  // NATS client throws on such a header value, which crashed the ingestor.
+  it('a deeply nested frame with a line break at its error gets a one-line Lf-Error', () => {
+    const depth = 50_000;
+    const text = `${'['.repeat(depth)}\n x${']'.repeat(depth)}`;
+    const o = route(router(), text);
+    expect(o.kind === 'dlq' && o.reason).toBe('unparsable');
+    const error = o.kind === 'dlq' ? (o.req.headers?.['Lf-Error'] ?? '') : '';
+    expect(error).toMatch(/^not JSON: /);
+    expect(error).not.toMatch(/[\r\n]/);
+    expect(error.length).toBeLessThanOrEqual(200);
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(o.kind === 'dlq' ? (o.req.headers ?? {}) : {})) h.set(k, v);
+  });
+
+  // Regression (hostile-input fuzzing): every product id a feed named got trade-id and
+  // conn-seq state here, a processor in the normalizer and a metric label of its own.
+  it('keeps frames for products not configured on the control subject, with no state', () => {
+    const r = router();
+    const match = (product: string, id: number) =>
+      route(r, { type: 'match', trade_id: id, product_id: product, side: 'buy' });
+    for (let i = 0; i < 1_000; i++) {
+      const o = match(`X${String(i)}-USD`, 7);
+      expect(o).toMatchObject({ kind: 'publish', unexpected: 'product' });
+      expect(o.kind === 'publish' && o.req.subject).toBe('md.raw.coinbase.ctl.match');
+      expect(o.kind === 'publish' && o.product).toBeUndefined();
+    }
+    expect(r.trackedProducts).toBe(0);
+    expect(match('BTC-USD', 7)).toMatchObject({ kind: 'publish', product: 'BTC-USD' });
+    expect(match('BTC-USD', 7).kind).toBe('duplicate');
+    expect(r.trackedProducts).toBe(1);
+  });
+
+  // Regression (hostile-input fuzzing): a feed frame of our marker type went to the
+  // product's subject, where the normalizer took it for a feed boundary of our own.
+  it('keeps a feed frame of the marker type off the product subject', () => {
+    const r = router();
+    const forged = { type: 'lf_feed', state: 'connected', conn: 'x', product_id: 'BTC-USD' };
+    const o = route(r, forged);
+    expect(o).toMatchObject({ kind: 'publish', unexpected: 'reserved_type' });
+    expect(o.kind === 'publish' && o.req.subject).toBe('md.raw.coinbase.ctl.lf_feed');
+    expect(r.marker('BTC-USD', 'connected', 1).subject).toBe('md.raw.coinbase.1.BTC-USD');
+  });
+
   it('too large frames go to MD_DLQ cut to 64 KiB with the original size and their product', () => {
     const r = new FrameRouter({
       feed: 'coinbase',
       shards: 1,
+      products: ['BTC-USD'],
       maxFrameBytes: 100_000,
       recentTrades: 10,
     });
