@@ -144,7 +144,7 @@ export function createIngestorMetrics(
     sequence: new Counter({
       name: 'ledgerflux_ingestor_sequence_events_total',
       help: 'Advanced Trade sequence_num events: duplicate (not published), late (published), gap (reconnect)',
-      labelNames: ['event'],
+      labelNames: ['outcome'],
       registers,
     }),
     resyncs: new Counter({
@@ -166,8 +166,16 @@ export function createIngestorMetrics(
   for (const t of [...KNOWN_TYPES, 'other']) m.frames.labels(t).inc(0);
   for (const o of ['stored', 'duplicate', 'rejected', 'lost']) m.published.labels(o).inc(0);
   for (const r of ['unparsable', 'too_large']) m.dlq.labels(r).inc(0);
-  for (const c of ['remote', 'stale', 'dead_peer', 'error', 'requested'] satisfies CloseCause[])
+  for (const c of [
+    'remote',
+    'stale',
+    'dead_peer',
+    'error',
+    'requested',
+    'sequence_gap',
+  ] satisfies CloseCause[])
     m.reconnects.labels(c).inc(0);
+  for (const e of ['duplicate', 'late', 'gap']) m.sequence.labels(e).inc(0);
   for (const s of ['connected', 'stale', 'resubscribed', 'dropped'] satisfies MarkerState[])
     m.markers.labels(s).inc(0);
   for (const r of ['resubscribed', 'coalesced', 'rejected']) m.resyncs.labels(r).inc(0);

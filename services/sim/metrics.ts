@@ -80,7 +80,7 @@ export class SimMetrics {
     });
     // Series that dashboards read exist from the start (a rate over none is no data).
     for (const reason of MISS_REASONS) this.tradesMissed.labels(reason).inc(0);
-    for (const fault of ['drop', 'dup', 'reorder', 'malformed', 'stall', 'close'])
+    for (const fault of ['drop', 'dup', 'reorder', 'malformed', 'stall', 'close', 'seq_skip'])
       this.faults.labels(fault).inc(0);
   }
 

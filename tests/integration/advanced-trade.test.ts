@@ -131,11 +131,13 @@ describe('Advanced Trade feed: simulator → ingestor → normalizers → MD_NOR
     // Repeated frames were recognised by sequence_num and not stored; reordered ones were late.
     expect(
       await metricValue(r.registry, 'ledgerflux_ingestor_sequence_events_total', {
-        event: 'duplicate',
+        outcome: 'duplicate',
       }),
     ).toBeGreaterThan(0);
     expect(
-      await metricValue(r.registry, 'ledgerflux_ingestor_sequence_events_total', { event: 'gap' }),
+      await metricValue(r.registry, 'ledgerflux_ingestor_sequence_events_total', {
+        outcome: 'gap',
+      }),
     ).toBe(0);
     // One subscribe per channel: the partial acks before the last are not problems.
     expect(await metricValue(r.registry, 'ledgerflux_ingestor_subscription_missing_total')).toBe(0);
@@ -179,7 +181,9 @@ describe('Advanced Trade feed: simulator → ingestor → normalizers → MD_NOR
     const c1 = r.sim.log().connections.c1;
     expect(c1?.close_reason, 'the ingestor closed the first connection').toBe('client');
     expect(
-      await metricValue(r.registry, 'ledgerflux_ingestor_sequence_events_total', { event: 'gap' }),
+      await metricValue(r.registry, 'ledgerflux_ingestor_sequence_events_total', {
+        outcome: 'gap',
+      }),
     ).toBe(1);
     const counts = expectTradesOnceInOrder(r.sim, norm);
     // Trades the simulator made while no connection was subscribed came back in the new

@@ -65,6 +65,8 @@ const NOT_MOVING: Record<string, string> = {
     'only when a subscriptions ack lacks a channel or product; the simulator acks everything',
   ledgerflux_ingestor_discontinuities_total:
     'only when NATS fails mid-publish after a later frame was stored (the path: tests/integration/publisher.test.ts)',
+  ledgerflux_ingestor_sequence_events_total:
+    'Advanced Trade only (COINBASE_FEED=advanced); this run reads the Exchange feed (the path: tests/integration/advanced-trade.test.ts)',
   ledgerflux_ingestor_backpressure_pauses_total:
     'only when the publish window is full, NATS slower than the feed (tests/integration/ingestor.test.ts checks it)',
   ledgerflux_normalizer_dlq_frames_total:
