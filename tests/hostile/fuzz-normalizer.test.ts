@@ -254,7 +254,7 @@ describe('a real normalizer consuming hostile frames', () => {
     }
     expect(metric('ledgerflux_normalizer_frames_in_total')).toBe(texts.length);
     for (const [reason, n] of Object.entries(countValues(got)))
-      expect(metric('ledgerflux_normalizer_dlq_total', `reason="${reason}"`)).toBe(n);
+      expect(metric('ledgerflux_normalizer_dlq_frames_total', `reason="${reason}"`)).toBe(n);
     expect(metric('ledgerflux_normalizer_ignored_frames_total')).toBe(ignored);
     // Whatever was published is valid MD_NORM, each kind's seq contiguous.
     const norm = await readStream(nc, 'MD_NORM');

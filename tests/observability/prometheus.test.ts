@@ -71,8 +71,6 @@ const NOT_MOVING: Record<string, string> = {
     'only when the publish window is full, NATS slower than the feed (tests/integration/ingestor.test.ts checks it)',
   ledgerflux_normalizer_dlq_frames_total:
     "the simulator's malformed frames are not JSON, which the ingestor files (the normalizer's schema path: tests/integration/dlq.test.ts)",
-  ledgerflux_ingestor_sequence_events_total:
-    'Advanced Trade sequence_num events; this run reads the Exchange feed (tests/integration/advanced-trade.test.ts makes them)',
   ledgerflux_ingestor_unexpected_frames_total:
     'only for a frame naming a product outside PRODUCTS or forging our marker type; the simulator sends neither (tests/hostile/fuzz-ingestor.test.ts)',
   ledgerflux_normalizer_ignored_frames_total:
