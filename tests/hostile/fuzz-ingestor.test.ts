@@ -349,7 +349,9 @@ describe('the real ingestor reading hostile frames', () => {
       // Every DLQ entry says why, and the counter per reason agrees with the stream.
       for (const reason of ['unparsable', 'too_large']) {
         const entries = dlq.filter((m) => m.headers['Lf-Reason'] === reason);
-        expect(await metric('ledgerflux_ingestor_dlq_frames_total', { reason })).toBe(entries.length);
+        expect(await metric('ledgerflux_ingestor_dlq_frames_total', { reason })).toBe(
+          entries.length,
+        );
         for (const m of entries) expect(m.headers['Lf-Error']).toBeTruthy();
       }
       expect(dlq.filter((m) => m.headers['Lf-Reason'] === 'too_large')).toHaveLength(2);
