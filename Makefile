@@ -34,6 +34,10 @@ test-int: install ## integration tests against real nats-server and PostgreSQL
 test-e2e: install ## end-to-end: the whole pipeline, `ledgerflux run --sim`, faults
 	$(NPM) run test:e2e
 
+.PHONY: test-hostile
+test-hostile: install ## fuzzing and 1,000 hostile clients against a gateway process
+	$(NPM) run test:hostile
+
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test
