@@ -14,6 +14,7 @@
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -72,7 +73,7 @@ const LOAD_MS = 20_000;
  *   GATEWAY_MAX_BUFFER_BYTES it is closed with 4000);
  * - the tricklers' partial frames (60 KB each, under `ws`'s maxPayload);
  * - 128 MiB for V8's heap to grow and collect late (the resume rings hold every message
- *   of this test: ~6,000, a third of them 4 KB books).
+ *   of this test: ~6,000, a third of them 8 KB books).
  * Buffering the never-readers' backlog instead would add ~100 x 9 MB: far past it.
  */
 function rssBoundBytes(baseline: number): number {
@@ -86,11 +87,13 @@ function rssBoundBytes(baseline: number): number {
   );
 }
 /**
- * Generous: the two cores are shared with other test runs, and a busy neighbour shows up
- * as delay here too (a single descheduled second is the max, not the p99). A gateway
- * that stalled on its clients (a synchronous backlog, a huge frame) would show seconds.
+ * Generous: the two cores are shared (on the machine this was written on, with other
+ * engineers' test runs: load averages of 5 to 20), and a starved process shows delay
+ * too: measured p99s under load were 30 ms to 1.6 s, following the machine's load (which
+ * the test prints). A gateway that stalled on its clients (a synchronous backlog, a huge
+ * frame) would show that at every run, whatever the load.
  */
-const LAG_P99_CEILING_S = 1;
+const LAG_P99_CEILING_S = 3;
 
 let server: NatsServer;
 let nc: NatsConnection;
@@ -199,7 +202,7 @@ it('1,000 hostile connections: memory bounded, event loop keeps up, documented e
   let report: Extract<FromSwarm, { ev: 'report' }>;
   try {
     // Load, per 100 ms: BTC-USD 5 trades, 5 tickers, 5 books of 30 levels (~1.2 KB);
-    // ETH-USD 3 trades, 2 tickers, 10 books of 100 levels (~4 KB). The large books fill
+    // ETH-USD 3 trades, 2 tickers, 10 books of 200 levels (~8 KB). The large books fill
     // a never-reader's kernel socket buffers (up to tcp_wmem's 4 MiB here) in seconds.
     const loadStart = Date.now();
     for (let tick = 0; Date.now() - loadStart < LOAD_MS; tick++) {
@@ -211,7 +214,7 @@ it('1,000 hostile connections: memory bounded, event loop keeps up, documented e
       for (let i = 0; i < 10; i++) {
         if (i < 3) batch.push(pub.trade('ETH-USD'));
         if (i < 2) batch.push(pub.ticker('ETH-USD'));
-        batch.push(pub.book('ETH-USD', 100));
+        batch.push(pub.book('ETH-USD', 200));
       }
       const offsets = await pub.publishAll(batch, 64);
       batch.forEach((m, i) =>
@@ -256,7 +259,11 @@ it('1,000 hostile connections: memory bounded, event loop keeps up, documented e
       `once; ${String(connectionsUnderLoad)} on the gateway at the end of the load), ` +
       `${String(published.length)} messages in ${String(loadMs)} ms ` +
       `(${String(Math.round((published.length * 1000) / loadMs))}/s), ramp ${String(rampedMs)} ms, ` +
-      `total ${String(Date.now() - started)} ms`,
+      `total ${String(Date.now() - started)} ms; machine load average ` +
+      os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' '),
     `  gateway RSS: baseline ${String(mib(rssBaseline))} MiB, peak ${String(mib(rss.peak))} MiB ` +
       `(bound ${String(mib(rssBound))} MiB)`,
     `  event-loop delay under load: p50 ${String(ms(loadLag.p50))} ms, p99 ${String(ms(loadLag.p99))} ms ` +
