@@ -61,6 +61,9 @@ const PLAN: Omit<SwarmPlan, 'url'> = {
   resumeAfterMs: 6_000,
 };
 const CLIENTS = 1 + Object.values(GROUPS).reduce((a, n) => a + n, 0);
+/** The swarm's clients that keep one connection open from the start to the drain. */
+const HOLDERS =
+  GROUPS.neverReaders + GROUPS.slowReaders + GROUPS.idle + GROUPS.subChurners;
 
 /** Publishing lasts this long, at 300 messages/s (below). */
 const LOAD_MS = 20_000;
@@ -346,8 +349,13 @@ it('1,000 hostile connections: memory bounded, event loop keeps up, documented e
   expect(g.connChurners?.errors).toEqual({});
   expect(g.idle?.errors).toEqual({});
   expect(counter('ledgerflux_gateway_connections_rejected_total', 'reason="limit"')).toBe(0);
-  // 999 swarm sockets open at once (churning groups dip between cycles), plus the good one.
-  expect(report.peakOpen).toBeGreaterThanOrEqual(950);
+  // Every client that holds its connection (all but the churning groups) was open at
+  // once when the swarm said ready, and churning clients came on top of them. How many
+  // churners overlap in one instant depends on the machine's speed (a fast one ends each
+  // flood sooner), so that part is bounded loosely: a regression here was 886 of 999 on a
+  // fast CI machine, with no fault in the gateway.
+  expect(ready.connected, 'holders open at once at ready').toBeGreaterThanOrEqual(HOLDERS);
+  expect(report.peakOpen, 'swarm sockets open at once').toBeGreaterThanOrEqual(HOLDERS + 100);
 
   // --- the bounds ---
   expect(mib(rss.peak), 'gateway RSS (MiB)').toBeLessThanOrEqual(mib(rssBound));
