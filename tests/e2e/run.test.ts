@@ -107,8 +107,12 @@ describe('ledgerflux run --sim', () => {
       s?.on('data', (b: Buffer) => output.push(...b.toString('utf8').split('\n')));
     const text = () => output.join('\n');
 
+    // Every service starts from sources through tsx: on a loaded 2-core machine the
+    // whole start (nats-server, initdb, migrate, five services) has taken over a minute.
     await waitFor('the feed to connect', () => text().includes('✓ feed connected'), {
-      timeoutMs: 60_000,
+      timeoutMs: 150_000,
+    }).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n--- ledgerflux run said:\n${output.slice(-60).join('\n')}`);
     });
     const nats = /nats-server on 127\.0\.0\.1:(\d+)/.exec(text());
     const pg = /PostgreSQL on 127\.0\.0\.1:(\d+) \(data in (\S+)\)/.exec(text());
@@ -171,7 +175,7 @@ describe('ledgerflux run --sim', () => {
     );
     for (const port of [nats?.[1], pg?.[1], metricsPort, page?.[2]])
       expect(await portFree(Number(port)), `port ${String(port)}`).toBe(true);
-  });
+  }, 360_000);
 });
 
 describe('ledgerflux run against an unreachable feed', () => {
