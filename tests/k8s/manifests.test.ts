@@ -24,6 +24,7 @@ import {
   objectId,
   OVERLAYS,
   renderOverlay,
+  SERVICE_OVERLAYS,
   workloads,
   type K8sObject,
   type Overlay,
@@ -54,7 +55,7 @@ function broken(overlay: Overlay, change: (objects: K8sObject[]) => void): K8sOb
 }
 
 /** The skaffold configuration that deploys each overlay (skaffold.yaml's profiles). */
-const PROFILE_OF: Record<Overlay, string | undefined> = { dev: undefined, prod: 'prod' };
+const PROFILE_OF: Record<Overlay, string | undefined> = { dev: undefined, prod: 'prod', infra: 'infra' };
 const artifactImages = (overlay: Overlay): string[] =>
   artifactsOf(withProfile(readSkaffold(), PROFILE_OF[overlay])).map((a) => a.image);
 
@@ -67,8 +68,9 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
   test('renders with kubectl kustomize into the ledgerflux namespace', () => {
     const objects = objectsOf(overlay);
     const kinds = new Set(objects.map((o) => o.kind));
-    for (const kind of ['Namespace', 'StatefulSet', 'Deployment', 'Job', 'Service', 'NetworkPolicy', 'Ingress', 'HorizontalPodAutoscaler'])
-      expect(kinds, kind).toContain(kind);
+    const expected = ['Namespace', 'StatefulSet', 'Deployment', 'Service', 'NetworkPolicy', 'Secret'];
+    if (overlay !== 'infra') expected.push('Job', 'Ingress', 'HorizontalPodAutoscaler');
+    for (const kind of expected) expect(kinds, kind).toContain(kind);
     const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
     for (const o of objects) {
       if (!clusterScoped.has(o.kind)) expect(o.metadata.namespace, objectId(o)).toBe(NAMESPACE);
@@ -93,25 +95,12 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect([...checkSelectors(objects), ...checkServices(objects), ...checkProbePorts(objects)]).toEqual([]);
   });
 
-  test('each service gets exactly the variables its config schema reads, and they parse', () => {
-    expect(checkServiceContainers(objectsOf(overlay))).toEqual([]);
-  });
-
-  test('normalizer replicas equal SHARDS; scrape annotations name declared ports', () => {
-    const objects = objectsOf(overlay);
-    expect([...checkShards(objects), ...checkScrapeAnnotations(objects)]).toEqual([]);
-  });
-
   test('ConfigMap, Secret, volume, ServiceAccount, HPA, PDB, Ingress and RBAC references resolve', () => {
     expect(checkReferences(objectsOf(overlay))).toEqual([]);
   });
 
   test('LedgerFlux images are the skaffold artifacts that deploy it; others are pinned', () => {
     expect(checkImages(objectsOf(overlay), artifactImages(overlay))).toEqual([]);
-  });
-
-  test('stream replicas match the NATS servers, routes name every pod', () => {
-    expect(checkStreamReplicas(objectsOf(overlay))).toEqual([]);
   });
 
   test('every container is non-root, read-only, unprivileged, sized and probed', () => {
@@ -125,6 +114,22 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
   test("Grafana's environment and mounts match its provisioning files", () => {
     expect(checkGrafana(objectsOf(overlay))).toEqual([]);
   });
+});
+
+describe.each(SERVICE_OVERLAYS)('services of overlay %s', (overlay) => {
+  test('each service gets exactly the variables its config schema reads, and they parse', () => {
+    expect(checkServiceContainers(objectsOf(overlay))).toEqual([]);
+  });
+
+  test('normalizer replicas equal SHARDS; scrape annotations name declared ports', () => {
+    const objects = objectsOf(overlay);
+    expect([...checkShards(objects), ...checkScrapeAnnotations(objects)]).toEqual([]);
+  });
+
+  test('stream replicas match the NATS servers, routes name every pod', () => {
+    expect(checkStreamReplicas(objectsOf(overlay))).toEqual([]);
+  });
+
 });
 
 describe('overlay differences', () => {
@@ -150,11 +155,32 @@ describe('overlay differences', () => {
     });
   });
 
-  test('skaffold deploys dev by default and with -p dev, prod with -p prod', () => {
+  test('skaffold deploys dev by default and with -p dev, prod with -p prod, infra with -p infra', () => {
     const config = readSkaffold();
     expect(kustomizePathsOf(withProfile(config, undefined))).toEqual(['k8s/overlays/dev']);
     expect(kustomizePathsOf(withProfile(config, 'dev'))).toEqual(['k8s/overlays/dev']);
     expect(kustomizePathsOf(withProfile(config, 'prod'))).toEqual(['k8s/overlays/prod']);
+    expect(kustomizePathsOf(withProfile(config, 'infra'))).toEqual(['k8s/overlays/infra']);
+  });
+
+  test('infra: the dev overlay without a LedgerFlux object', () => {
+    const names = (overlay: Overlay) => objectsOf(overlay).map(objectId).sort();
+    const dropped = names('dev').filter((n) => !names('infra').includes(n));
+    expect(dropped).toEqual([
+      'Deployment/gateway',
+      'Deployment/ingestor',
+      'Deployment/snapshotter',
+      'HorizontalPodAutoscaler/gateway',
+      'Ingress/gateway',
+      'Job/migrate',
+      'NetworkPolicy/gateway',
+      'NetworkPolicy/service-metrics',
+      'Service/gateway',
+      'Service/normalizer',
+      'StatefulSet/normalizer',
+    ]);
+    expect(names('infra').filter((n) => !names('dev').includes(n))).toEqual([]);
+    expect(workloads(objectsOf('infra')).map((w) => w.name).sort()).toEqual(['grafana', 'nats', 'postgres', 'prometheus']);
   });
 
   test('dev hot reload: the sync destination is an emptyDir the initContainer seeds from the same image', () => {

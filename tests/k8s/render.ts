@@ -9,7 +9,9 @@ import { findOnPath } from '../harness/binaries.js';
 const run = promisify(execFile);
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-export const OVERLAYS = ['dev', 'prod'] as const;
+/** The overlays that run the services; `infra` is the dev overlay without them. */
+export const SERVICE_OVERLAYS = ['dev', 'prod'] as const;
+export const OVERLAYS = [...SERVICE_OVERLAYS, 'infra'] as const;
 export type Overlay = (typeof OVERLAYS)[number];
 
 /** kubectl's bundled kustomize (v5) renders what `kubectl apply -k` and skaffold deploy. */
