@@ -1,9 +1,8 @@
-import type { IContainer } from 'kubernetes-models/v1/Container.js';
-import type { IProbe } from 'kubernetes-models/v1/Probe.js';
-import type { IPodSpec } from 'kubernetes-models/v1/PodSpec.js';
-import type { IServiceSpec } from 'kubernetes-models/v1/ServiceSpec.js';
-import type { INetworkPolicySpec } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicySpec.js';
-import type { ILabelSelector } from '@kubernetes-models/apimachinery/apis/meta/v1/LabelSelector.js';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { INetworkPolicySpec } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicySpec';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import type { IProbe } from 'kubernetes-models/v1/Probe';
+import type { IServiceSpec } from 'kubernetes-models/v1/ServiceSpec';
 import { checkServiceEnv, containerEnv, podsOf, sharedConfig, type Pod } from './env.js';
 import {
   containersOf,
@@ -23,7 +22,9 @@ import {
 
 export const NAMESPACE = 'ledgerflux';
 
-const specOf = <T>(o: K8sObject): T => o.spec as T;
+type LabelSelector = NonNullable<INetworkPolicySpec['podSelector']>;
+
+const serviceSpec = (o: K8sObject): IServiceSpec => o.spec as IServiceSpec;
 const podSpec = (w: Workload): IPodSpec => w.template.spec ?? { containers: [] };
 const allContainers = (w: Workload): IContainer[] => {
   const { init, main } = containersOf(w);
@@ -32,7 +33,10 @@ const allContainers = (w: Workload): IContainer[] => {
 
 // --- label selectors ------------------------------------------------------------------
 
-export function selects(selector: ILabelSelector | undefined, labels: Record<string, string>): boolean {
+export function selects(
+  selector: LabelSelector | undefined,
+  labels: Record<string, string>,
+): boolean {
   if (selector === undefined) return false;
   const matchLabels = Object.entries(selector.matchLabels ?? {});
   const ok = matchLabels.every(([k, v]) => labels[k] === v);
@@ -67,7 +71,8 @@ function resolvePort(w: Workload, port: number | string | undefined): number | u
   if (port === undefined) return undefined;
   for (const c of containersOf(w).main) {
     for (const p of c.ports ?? []) {
-      if (typeof port === 'number' ? p.containerPort === port : p.name === port) return p.containerPort;
+      if (typeof port === 'number' ? p.containerPort === port : p.name === port)
+        return p.containerPort;
     }
   }
   return undefined;
@@ -80,14 +85,16 @@ export function checkSelectors(objects: readonly K8sObject[]): string[] {
     if (w.kind === 'Job') return [];
     return labelsMatch(w.selector, w.template.metadata?.labels)
       ? []
-      : [`${objectId(w.object)}: selector ${JSON.stringify(w.selector)} does not match its pod labels`];
+      : [
+          `${objectId(w.object)}: selector ${JSON.stringify(w.selector)} does not match its pod labels`,
+        ];
   });
 }
 
 export function checkServices(objects: readonly K8sObject[]): string[] {
   const problems: string[] = [];
   for (const svc of objects.filter((o) => o.kind === 'Service')) {
-    const spec = specOf<IServiceSpec>(svc);
+    const spec = serviceSpec(svc);
     const selected = workloads(objects).filter((w) =>
       labelsMatch(spec.selector, w.template.metadata?.labels),
     );
@@ -98,17 +105,20 @@ export function checkServices(objects: readonly K8sObject[]): string[] {
     for (const p of spec.ports ?? []) {
       for (const w of selected) {
         if (resolvePort(w, p.targetPort ?? p.port) === undefined)
-          problems.push(`${objectId(svc)}: targetPort ${String(p.targetPort)} is not a port of ${objectId(w.object)}`);
+          problems.push(
+            `${objectId(svc)}: targetPort ${String(p.targetPort)} is not a port of ${objectId(w.object)}`,
+          );
       }
     }
   }
   for (const w of workloads(objects).filter((x) => x.kind === 'StatefulSet')) {
     const name = (w.object.spec as { serviceName?: string }).serviceName;
     const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === name);
-    if (svc === undefined) problems.push(`${objectId(w.object)}: serviceName ${String(name)} is not a Service`);
-    else if (specOf<IServiceSpec>(svc).clusterIP !== 'None')
+    if (svc === undefined)
+      problems.push(`${objectId(w.object)}: serviceName ${String(name)} is not a Service`);
+    else if (serviceSpec(svc).clusterIP !== 'None')
       problems.push(`${objectId(w.object)}: its Service ${String(name)} is not headless`);
-    else if (!labelsMatch(specOf<IServiceSpec>(svc).selector, w.template.metadata?.labels))
+    else if (!labelsMatch(serviceSpec(svc).selector, w.template.metadata?.labels))
       problems.push(`${objectId(w.object)}: its Service ${String(name)} does not select its pods`);
   }
   return problems;
@@ -126,7 +136,9 @@ export function checkProbePorts(objects: readonly K8sObject[]): string[] {
           typeof port === 'number' ? p.containerPort === port : p.name === port,
         );
         if (!declared)
-          problems.push(`${objectId(w.object)}/${c.name}: ${kind} port ${String(port)} is not declared`);
+          problems.push(
+            `${objectId(w.object)}/${c.name}: ${kind} port ${String(port)} is not declared`,
+          );
       }
     }
   }
@@ -169,14 +181,20 @@ export function checkServiceContainers(objects: readonly K8sObject[]): string[] 
           problems.push(`${where}: no ${kind} (httpGet ${path})`);
           continue;
         }
-        if (probe.httpGet.path !== path) problems.push(`${where}: ${kind} asks ${String(probe.httpGet.path)}, not ${path}`);
+        if (probe.httpGet.path !== path)
+          problems.push(`${where}: ${kind} asks ${String(probe.httpGet.path)}, not ${path}`);
         if (resolvePort(w, probe.httpGet.port) !== listens)
-          problems.push(`${where}: ${kind} port ${String(probe.httpGet.port)} is not ${String(listens)}`);
+          problems.push(
+            `${where}: ${kind} port ${String(probe.httpGet.port)} is not ${String(listens)}`,
+          );
       }
       const annotations = w.template.metadata?.annotations ?? {};
-      if (annotations['prometheus.io/scrape'] !== 'true') problems.push(`${where}: not annotated prometheus.io/scrape`);
+      if (annotations['prometheus.io/scrape'] !== 'true')
+        problems.push(`${where}: not annotated prometheus.io/scrape`);
       if (annotations['prometheus.io/port'] !== String(listens))
-        problems.push(`${where}: prometheus.io/port ${String(annotations['prometheus.io/port'])}, serves /metrics on ${String(listens)}`);
+        problems.push(
+          `${where}: prometheus.io/port ${String(annotations['prometheus.io/port'])}, serves /metrics on ${String(listens)}`,
+        );
     }
   }
   return problems;
@@ -189,7 +207,9 @@ export function checkScrapeAnnotations(objects: readonly K8sObject[]): string[] 
     if (a['prometheus.io/scrape'] !== 'true') return [];
     const port = Number(a['prometheus.io/port']);
     return resolvePort(w, port) === undefined
-      ? [`${objectId(w.object)}: prometheus.io/port ${String(a['prometheus.io/port'])} is not a declared port`]
+      ? [
+          `${objectId(w.object)}: prometheus.io/port ${String(a['prometheus.io/port'])} is not a declared port`,
+        ]
       : [];
   });
 }
@@ -207,14 +227,17 @@ export function checkShards(objects: readonly K8sObject[]): string[] {
         return [Number(shards ?? '1')];
       });
   const normalizers = ledgerfluxContainers(objects).filter((x) => x.command === 'normalizer');
-  if (normalizers.length !== 1) return [`expected one normalizer workload, got ${String(normalizers.length)}`];
+  if (normalizers.length !== 1)
+    return [`expected one normalizer workload, got ${String(normalizers.length)}`];
   const n = normalizers[0] as (typeof normalizers)[number];
   const [shards] = shardsOf('normalizer');
-  if (n.workload.kind !== 'StatefulSet') problems.push('the normalizer is not a StatefulSet (no pod index)');
+  if (n.workload.kind !== 'StatefulSet')
+    problems.push('the normalizer is not a StatefulSet (no pod index)');
   if (n.workload.replicas !== shards)
     problems.push(`normalizer replicas ${String(n.workload.replicas)} != SHARDS ${String(shards)}`);
   for (const s of shardsOf('ingestor')) {
-    if (s !== shards) problems.push(`ingestor SHARDS ${String(s)} != normalizer SHARDS ${String(shards)}`);
+    if (s !== shards)
+      problems.push(`ingestor SHARDS ${String(s)} != normalizer SHARDS ${String(shards)}`);
   }
   return problems;
 }
@@ -229,19 +252,25 @@ export function checkReferences(objects: readonly K8sObject[]): string[] {
     const spec = podSpec(w);
     for (const v of spec.volumes ?? []) {
       if (v.configMap !== undefined && !has('ConfigMap', v.configMap.name))
-        problems.push(`${objectId(w.object)}: volume ${v.name}: ConfigMap ${String(v.configMap.name)} not found`);
+        problems.push(
+          `${objectId(w.object)}: volume ${v.name}: ConfigMap ${String(v.configMap.name)} not found`,
+        );
       if (v.secret !== undefined && !has('Secret', v.secret.secretName))
-        problems.push(`${objectId(w.object)}: volume ${v.name}: Secret ${String(v.secret.secretName)} not found`);
+        problems.push(
+          `${objectId(w.object)}: volume ${v.name}: Secret ${String(v.secret.secretName)} not found`,
+        );
     }
     const claims = new Set(
-      ((w.object.spec as { volumeClaimTemplates?: { metadata?: { name?: string } }[] }).volumeClaimTemplates ?? []).map(
-        (t) => t.metadata?.name,
-      ),
+      (
+        (w.object.spec as { volumeClaimTemplates?: { metadata?: { name?: string } }[] })
+          .volumeClaimTemplates ?? []
+      ).map((t) => t.metadata?.name),
     );
     const volumes = new Set([...(spec.volumes ?? []).map((v) => v.name), ...claims]);
     for (const c of allContainers(w)) {
       for (const m of c.volumeMounts ?? []) {
-        if (!volumes.has(m.name)) problems.push(`${objectId(w.object)}/${c.name}: mounts ${m.name}, no such volume`);
+        if (!volumes.has(m.name))
+          problems.push(`${objectId(w.object)}/${c.name}: mounts ${m.name}, no such volume`);
       }
       for (const pod of podsOf(w)) problems.push(...containerEnv(objects, c, pod).problems);
     }
@@ -251,19 +280,30 @@ export function checkReferences(objects: readonly K8sObject[]): string[] {
   for (const o of objects) {
     if (o.kind === 'HorizontalPodAutoscaler') {
       const ref = (o.spec as { scaleTargetRef: { kind: string; name: string } }).scaleTargetRef;
-      if (!has(ref.kind, ref.name)) problems.push(`${objectId(o)}: scales ${ref.kind}/${ref.name}, not found`);
+      if (!has(ref.kind, ref.name))
+        problems.push(`${objectId(o)}: scales ${ref.kind}/${ref.name}, not found`);
     }
     if (o.kind === 'PodDisruptionBudget') {
-      const sel = (o.spec as { selector?: ILabelSelector }).selector;
-      if (!allPods(objects).some(({ pod }) => selects(sel, pod.labels))) problems.push(`${objectId(o)}: selects no pods`);
+      const sel = (o.spec as { selector?: LabelSelector }).selector;
+      if (!allPods(objects).some(({ pod }) => selects(sel, pod.labels)))
+        problems.push(`${objectId(o)}: selects no pods`);
     }
     if (o.kind === 'Ingress') problems.push(...checkIngress(objects, o));
     if (o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding') {
-      const b = o as unknown as { roleRef: { kind: string; name: string }; subjects?: { kind: string; name: string; namespace?: string }[] };
-      if (!has(b.roleRef.kind, b.roleRef.name)) problems.push(`${objectId(o)}: role ${b.roleRef.name} not found`);
+      const b = o as unknown as {
+        roleRef: { kind: string; name: string };
+        subjects?: { kind: string; name: string; namespace?: string }[];
+      };
+      if (!has(b.roleRef.kind, b.roleRef.name))
+        problems.push(`${objectId(o)}: role ${b.roleRef.name} not found`);
       for (const s of b.subjects ?? []) {
-        if (s.kind === 'ServiceAccount' && (!has('ServiceAccount', s.name) || s.namespace !== NAMESPACE))
-          problems.push(`${objectId(o)}: ServiceAccount ${String(s.namespace)}/${s.name} not found`);
+        if (
+          s.kind === 'ServiceAccount' &&
+          (!has('ServiceAccount', s.name) || s.namespace !== NAMESPACE)
+        )
+          problems.push(
+            `${objectId(o)}: ServiceAccount ${String(s.namespace)}/${s.name} not found`,
+          );
       }
     }
   }
@@ -272,18 +312,38 @@ export function checkReferences(objects: readonly K8sObject[]): string[] {
 
 function checkIngress(objects: readonly K8sObject[], ingress: K8sObject): string[] {
   const problems: string[] = [];
-  const rules = (ingress.spec as { rules?: { http?: { paths: { path?: string; backend: { service?: { name: string; port?: { name?: string; number?: number } } } }[] } }[] }).rules ?? [];
+  const rules =
+    (
+      ingress.spec as {
+        rules?: {
+          http?: {
+            paths: {
+              path?: string;
+              backend: { service?: { name: string; port?: { name?: string; number?: number } } };
+            }[];
+          };
+        }[];
+      }
+    ).rules ?? [];
   for (const path of rules.flatMap((r) => r.http?.paths ?? [])) {
     const backend = path.backend.service;
     const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === backend?.name);
     if (svc === undefined) {
-      problems.push(`${objectId(ingress)}: ${String(path.path)} → Service ${String(backend?.name)} not found`);
+      problems.push(
+        `${objectId(ingress)}: ${String(path.path)} → Service ${String(backend?.name)} not found`,
+      );
       continue;
     }
-    const ports = specOf<IServiceSpec>(svc).ports ?? [];
+    const ports = serviceSpec(svc).ports ?? [];
     const port = backend?.port;
-    if (!ports.some((p) => (port?.name !== undefined ? p.name === port.name : p.port === port?.number)))
-      problems.push(`${objectId(ingress)}: ${String(path.path)} → port ${JSON.stringify(port)} not on ${objectId(svc)}`);
+    if (
+      !ports.some((p) =>
+        port?.name !== undefined ? p.name === port.name : p.port === port?.number,
+      )
+    )
+      problems.push(
+        `${objectId(ingress)}: ${String(path.path)} → port ${JSON.stringify(port)} not on ${objectId(svc)}`,
+      );
   }
   return problems;
 }
@@ -302,13 +362,17 @@ export function checkImages(objects: readonly K8sObject[], artifacts: readonly s
       const image = c.image ?? '';
       if (image.startsWith('localhost/')) {
         used.add(image);
-        if (!artifacts.includes(image)) problems.push(`${objectId(w.object)}/${c.name}: image ${image} is not a skaffold artifact (${artifacts.join(', ')})`);
+        if (!artifacts.includes(image))
+          problems.push(
+            `${objectId(w.object)}/${c.name}: image ${image} is not a skaffold artifact (${artifacts.join(', ')})`,
+          );
       } else if (!/:[\w.-]+$/.test(image) || image.endsWith(':latest')) {
         problems.push(`${objectId(w.object)}/${c.name}: image ${image} is not pinned to a version`);
       }
     }
   }
-  for (const a of artifacts) if (!used.has(a)) problems.push(`skaffold builds ${a}, which no container uses`);
+  for (const a of artifacts)
+    if (!used.has(a)) problems.push(`skaffold builds ${a}, which no container uses`);
   return problems;
 }
 
@@ -317,8 +381,11 @@ export function checkImages(objects: readonly K8sObject[], artifacts: readonly s
 /** The nats.conf a NATS pod mounts (the ConfigMap behind its /etc/nats volume). */
 export function natsConf(objects: readonly K8sObject[]): string {
   const sts = workloads(objects).find((w) => w.name === 'nats');
-  const volume = sts === undefined ? undefined : podSpec(sts).volumes?.find((v) => v.name === 'config');
-  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name);
+  const volume =
+    sts === undefined ? undefined : podSpec(sts).volumes?.find((v) => v.name === 'config');
+  const cm = objects.find(
+    (o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name,
+  );
   const conf = (cm?.data as Record<string, string> | undefined)?.['nats.conf'];
   if (conf === undefined) throw new Error('no nats.conf mounted by StatefulSet/nats');
   return conf;
@@ -340,16 +407,23 @@ export function checkStreamReplicas(objects: readonly K8sObject[]): string[] {
   const replicas = Number(containerEnv(objects, migrate.container, pod).env.JS_REPLICAS ?? '1');
   for (const { workload, container } of ledgerfluxContainers(objects)) {
     const r = containerEnv(objects, container, podsOf(workload)[0] as Pod).env.JS_REPLICAS ?? '1';
-    if (Number(r) !== replicas) problems.push(`${workload.name}: JS_REPLICAS ${r} != migrate's ${String(replicas)}`);
+    if (Number(r) !== replicas)
+      problems.push(`${workload.name}: JS_REPLICAS ${r} != migrate's ${String(replicas)}`);
   }
   if (replicas !== servers)
-    problems.push(`JS_REPLICAS ${String(replicas)} but ${String(servers)} NATS server(s): streams need one replica per server here`);
+    problems.push(
+      `JS_REPLICAS ${String(replicas)} but ${String(servers)} NATS server(s): streams need one replica per server here`,
+    );
   const conf = natsConf(objects);
   const routes = [...conf.matchAll(/nats:\/\/([^:\s]+):(\d+)/g)].map((m) => m[1] as string);
   const headless = (sts.object.spec as { serviceName: string }).serviceName;
-  const expected = Array.from({ length: servers }, (_, i) => `nats-${String(i)}.${headless}.${NAMESPACE}.svc.cluster.local`);
+  const expected = Array.from(
+    { length: servers },
+    (_, i) => `nats-${String(i)}.${headless}.${NAMESPACE}.svc.cluster.local`,
+  );
   if (servers > 1) {
-    if (!/cluster\s*\{/.test(conf)) problems.push(`${String(servers)} NATS servers but nats.conf has no cluster block`);
+    if (!/cluster\s*\{/.test(conf))
+      problems.push(`${String(servers)} NATS servers but nats.conf has no cluster block`);
     if (JSON.stringify([...routes].sort()) !== JSON.stringify(expected))
       problems.push(`nats.conf routes ${routes.join(', ')} != the pods ${expected.join(', ')}`);
   } else if (/cluster\s*\{/.test(conf)) {
@@ -372,9 +446,12 @@ export function checkSecurity(objects: readonly K8sObject[]): string[] {
       const user = sc.runAsUser ?? spec.securityContext?.runAsUser;
       if (nonRoot !== true) problems.push(`${where}: runAsNonRoot is not set`);
       if (user === 0) problems.push(`${where}: runs as uid 0`);
-      if (sc.readOnlyRootFilesystem !== true) problems.push(`${where}: root filesystem is writable`);
-      if (sc.allowPrivilegeEscalation !== false) problems.push(`${where}: allowPrivilegeEscalation is not false`);
-      if (!(sc.capabilities?.drop ?? []).includes('ALL')) problems.push(`${where}: capabilities not dropped`);
+      if (sc.readOnlyRootFilesystem !== true)
+        problems.push(`${where}: root filesystem is writable`);
+      if (sc.allowPrivilegeEscalation !== false)
+        problems.push(`${where}: allowPrivilegeEscalation is not false`);
+      if (!(sc.capabilities?.drop ?? []).includes('ALL'))
+        problems.push(`${where}: capabilities not dropped`);
       if (sc.privileged === true) problems.push(`${where}: privileged`);
       if (c.resources?.requests?.cpu === undefined || c.resources.requests.memory === undefined)
         problems.push(`${where}: no cpu and memory requests`);
@@ -397,7 +474,7 @@ interface Policy {
 function policies(objects: readonly K8sObject[]): Policy[] {
   return objects
     .filter((o) => o.kind === 'NetworkPolicy')
-    .map((o) => ({ name: o.metadata.name, spec: specOf<INetworkPolicySpec>(o) }));
+    .map((o) => ({ name: o.metadata.name, spec: o.spec as INetworkPolicySpec }));
 }
 
 /**
@@ -413,15 +490,18 @@ export function admits(
   port: number,
 ): boolean {
   const applying = policies(objects).filter(
-    (p) => (p.spec.policyTypes ?? ['Ingress']).includes('Ingress') && selects(p.spec.podSelector, to.labels),
+    (p) =>
+      (p.spec.policyTypes ?? ['Ingress']).includes('Ingress') &&
+      selects(p.spec.podSelector, to.labels),
   );
   if (applying.length === 0) return true;
   return applying.some((p) =>
     (p.spec.ingress ?? []).some((rule) => {
+      const peers = rule.from;
       const peerOk =
-        rule.from === undefined ||
-        rule.from.length === 0 ||
-        rule.from.some(
+        peers === undefined ||
+        peers.length === 0 ||
+        peers.some(
           (peer) =>
             from !== 'outside' &&
             peer.namespaceSelector === undefined &&
@@ -431,7 +511,9 @@ export function admits(
       const portOk =
         rule.ports === undefined ||
         rule.ports.length === 0 ||
-        rule.ports.some((rp) => rp.port === undefined || resolvePort(to.workload, rp.port) === port);
+        rule.ports.some(
+          (rp) => rp.port === undefined || resolvePort(to.workload, rp.port) === port,
+        );
       return peerOk && portOk;
     }),
   );
@@ -442,13 +524,17 @@ function backends(
   objects: readonly K8sObject[],
   host: string,
   port: number,
-): { targets: { workload: Workload; labels: Record<string, string>; port: number }[]; problem?: string } {
+): {
+  targets: { workload: Workload; labels: Record<string, string>; port: number }[];
+  problem?: string;
+} {
   const name = host.split('.')[0] ?? host;
   const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === name);
   if (svc === undefined) return { targets: [], problem: `host ${host}: no Service ${name}` };
-  const spec = specOf<IServiceSpec>(svc);
+  const spec = serviceSpec(svc);
   const sp = (spec.ports ?? []).find((p) => p.port === port);
-  if (sp === undefined) return { targets: [], problem: `host ${host}: Service ${name} has no port ${String(port)}` };
+  if (sp === undefined)
+    return { targets: [], problem: `host ${host}: Service ${name} has no port ${String(port)}` };
   const targets = allPods(objects)
     .filter(({ pod }) => labelsMatch(spec.selector, pod.labels))
     .flatMap(({ workload, pod }) => {
@@ -459,7 +545,9 @@ function backends(
 }
 
 /** host:port pairs a container's environment points at (NATS_URL, DATABASE_URL, Grafana's). */
-export function connectionsOf(env: Record<string, string>): { variable: string; host: string; port: number }[] {
+export function connectionsOf(
+  env: Record<string, string>,
+): { variable: string; host: string; port: number }[] {
   const urls: [string, string][] = [];
   for (const u of (env.NATS_URL ?? '').split(',').filter(Boolean)) urls.push(['NATS_URL', u]);
   for (const name of ['DATABASE_URL', 'LEDGERFLUX_PROMETHEUS_URL']) {
@@ -468,7 +556,8 @@ export function connectionsOf(env: Record<string, string>): { variable: string; 
   }
   const out = urls.map(([variable, u]) => {
     const url = new URL(u);
-    const fallback = { 'nats:': 4222, 'postgres:': 5432, 'postgresql:': 5432, 'http:': 80 }[url.protocol] ?? 0;
+    const fallback =
+      { 'nats:': 4222, 'postgres:': 5432, 'postgresql:': 5432, 'http:': 80 }[url.protocol] ?? 0;
     return { variable, host: url.hostname, port: url.port === '' ? fallback : Number(url.port) };
   });
   const pg = env.LEDGERFLUX_PG_ADDRESS;
@@ -493,13 +582,16 @@ export function checkNetwork(objects: readonly K8sObject[]): string[] {
       const env = containerEnv(objects, c, pod).env;
       for (const conn of connectionsOf(env)) {
         const { targets, problem } = backends(objects, conn.host, conn.port);
-        if (problem !== undefined) problems.push(`${pod.name}/${c.name}: ${conn.variable}: ${problem}`);
+        if (problem !== undefined)
+          problems.push(`${pod.name}/${c.name}: ${conn.variable}: ${problem}`);
         for (const t of targets) {
           const set = needs.get(t.workload.name) ?? new Set<string>();
           set.add(workload.name);
           needs.set(t.workload.name, set);
           if (!admits(objects, pod.labels, t, t.port))
-            problems.push(`${pod.name}/${c.name}: ${conn.variable} → ${t.workload.name}:${String(t.port)} is blocked by the NetworkPolicies`);
+            problems.push(
+              `${pod.name}/${c.name}: ${conn.variable} → ${t.workload.name}:${String(t.port)} is blocked by the NetworkPolicies`,
+            );
         }
       }
     }
@@ -511,16 +603,24 @@ export function checkNetwork(objects: readonly K8sObject[]): string[] {
       const to = { workload: target.workload, labels: target.pod.labels };
       for (const source of pods) {
         const allowed = admits(objects, source.pod.labels, to, port);
-        const needed = needs.get(guarded)?.has(source.workload.name) === true || source.workload.name === guarded;
-        if (allowed && !needed) problems.push(`${source.workload.name} may connect to ${guarded}:${String(port)} but does not use it`);
+        const needed =
+          needs.get(guarded)?.has(source.workload.name) === true ||
+          source.workload.name === guarded;
+        if (allowed && !needed)
+          problems.push(
+            `${source.workload.name} may connect to ${guarded}:${String(port)} but does not use it`,
+          );
       }
-      if (admits(objects, 'outside', to, port)) problems.push(`${guarded}:${String(port)} admits traffic from outside the namespace`);
+      if (admits(objects, 'outside', to, port))
+        problems.push(`${guarded}:${String(port)} admits traffic from outside the namespace`);
     }
   }
   for (const open of ['gateway', 'grafana']) {
     for (const target of pods.filter((p) => p.workload.name === open)) {
       const port = resolvePort(target.workload, 'http') ?? 0;
-      if (!admits(objects, 'outside', { workload: target.workload, labels: target.pod.labels }, port))
+      if (
+        !admits(objects, 'outside', { workload: target.workload, labels: target.pod.labels }, port)
+      )
         problems.push(`${open}:${String(port)} does not admit outside clients`);
     }
   }
@@ -529,14 +629,24 @@ export function checkNetwork(objects: readonly K8sObject[]): string[] {
     const a = target.workload.template.metadata?.annotations ?? {};
     if (a['prometheus.io/scrape'] !== 'true' || prometheus === undefined) continue;
     const port = Number(a['prometheus.io/port']);
-    if (!admits(objects, prometheus.pod.labels, { workload: target.workload, labels: target.pod.labels }, port))
+    if (
+      !admits(
+        objects,
+        prometheus.pod.labels,
+        { workload: target.workload, labels: target.pod.labels },
+        port,
+      )
+    )
       problems.push(`prometheus cannot scrape ${target.pod.name}:${String(port)}`);
   }
   const nats = pods.filter((p) => p.workload.name === 'nats');
   for (const a of nats) {
     for (const b of nats) {
       const port = resolvePort(b.workload, 'cluster') ?? 0;
-      if (a !== b && !admits(objects, a.pod.labels, { workload: b.workload, labels: b.pod.labels }, port))
+      if (
+        a !== b &&
+        !admits(objects, a.pod.labels, { workload: b.workload, labels: b.pod.labels }, port)
+      )
         problems.push(`${a.pod.name} cannot route to ${b.pod.name}:${String(port)}`);
     }
   }
@@ -552,16 +662,20 @@ export function checkGrafana(objects: readonly K8sObject[]): string[] {
   const c = containersOf(w).main[0] as IContainer;
   const env = containerEnv(objects, c, podsOf(w)[0] as Pod).env;
   const problems: string[] = [];
-  for (const cm of objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('ledgerflux-grafana-provisioning'))) {
+  for (const cm of objects.filter(
+    (o) => o.kind === 'ConfigMap' && o.metadata.name.startsWith('ledgerflux-grafana-provisioning'),
+  )) {
     for (const file of Object.values((cm.data ?? {}) as Record<string, string>)) {
       const text = file.replace(/^\s*#.*$/gm, '');
       for (const m of text.matchAll(/\$\{(\w+)\}/g)) {
         const name = m[1] as string;
-        if (env[name] === undefined || env[name] === '') problems.push(`grafana: ${name} (used by ${cm.metadata.name}) is not set`);
+        if (env[name] === undefined || env[name] === '')
+          problems.push(`grafana: ${name} (used by ${cm.metadata.name}) is not set`);
       }
       for (const m of text.matchAll(/^\s+path:\s*(\S+)\s*$/gm)) {
         const dir = m[1] as string;
-        if (!(c.volumeMounts ?? []).some((v) => v.mountPath === dir)) problems.push(`grafana: provisioning loads ${dir}, nothing is mounted there`);
+        if (!(c.volumeMounts ?? []).some((v) => v.mountPath === dir))
+          problems.push(`grafana: provisioning loads ${dir}, nothing is mounted there`);
       }
     }
   }

@@ -1,4 +1,4 @@
-import type { IContainer } from 'kubernetes-models/v1/Container.js';
+import type { IContainer } from 'kubernetes-models/v1/Container';
 import { z } from 'zod';
 import { loadConfig, variableNames } from '../../services/common/config.js';
 import { GatewayConfigSchema } from '../../services/gateway/config.js';
@@ -93,11 +93,15 @@ export function containerEnv(
       const kind = source?.configMapKeyRef !== undefined ? 'ConfigMap' : 'Secret';
       const o = byName(objects, kind, keyRef.name ?? '');
       const value = o === undefined ? undefined : dataOf(o)[keyRef.key];
-      if (value === undefined) problems.push(`${where}: ${e.name} from ${kind} ${String(keyRef.name)} key ${keyRef.key} not found`);
+      if (value === undefined)
+        problems.push(
+          `${where}: ${e.name} from ${kind} ${String(keyRef.name)} key ${keyRef.key} not found`,
+        );
       else env[e.name] = value;
     } else if (source?.fieldRef !== undefined) {
       const value = fieldRef(source.fieldRef.fieldPath, pod, namespace);
-      if (value === undefined) problems.push(`${where}: ${e.name} from ${source.fieldRef.fieldPath} is empty`);
+      if (value === undefined)
+        problems.push(`${where}: ${e.name} from ${source.fieldRef.fieldPath} is empty`);
       else env[e.name] = value;
     } else {
       problems.push(`${where}: ${e.name} has neither a value nor a supported valueFrom`);
@@ -117,7 +121,8 @@ export function checkServiceEnv(
   where: string,
 ): { problems: string[]; config: Record<string, unknown> | undefined } {
   const schema = SCHEMAS[command];
-  if (schema === undefined) return { problems: [`${where}: no config schema for "${command}"`], config: undefined };
+  if (schema === undefined)
+    return { problems: [`${where}: no config schema for "${command}"`], config: undefined };
   const read = new Set(variableNames(schema));
   const problems: string[] = [];
   for (const name of Object.keys(env)) {
@@ -131,7 +136,7 @@ export function checkServiceEnv(
       problems.push(`${where}: ${name} is required by \`ledgerflux ${command}\` and not set`);
   }
   try {
-    return { problems, config: loadConfig(schema, env) as Record<string, unknown> };
+    return { problems, config: loadConfig(schema, env) };
   } catch (err) {
     problems.push(`${where}: ${err instanceof Error ? err.message : String(err)}`);
     return { problems, config: undefined };
@@ -139,7 +144,7 @@ export function checkServiceEnv(
 }
 
 function objectShape(schema: z.ZodType): Record<string, z.ZodType> {
-  if (schema instanceof z.ZodObject) return schema.shape as Record<string, z.ZodType>;
+  if (schema instanceof z.ZodObject) return schema.shape;
   if (schema instanceof z.ZodPipe) return objectShape(schema.in as z.ZodType);
   throw new TypeError('a config schema is a z.object(), optionally piped into a transform');
 }

@@ -34,7 +34,10 @@ export interface LocalNatsServer {
 /** Rewrites one line matching `pattern`; a file that does not have it fails the test. */
 function rewriteOnce(conf: string, pattern: RegExp, replacement: string): string {
   const matches = conf.match(new RegExp(pattern.source, 'gm'));
-  if (matches?.length !== 1) throw new Error(`expected one line matching ${String(pattern)}, got ${String(matches?.length ?? 0)}`);
+  if (matches?.length !== 1)
+    throw new Error(
+      `expected one line matching ${String(pattern)}, got ${String(matches?.length ?? 0)}`,
+    );
   return conf.replace(new RegExp(pattern.source, 'm'), replacement);
 }
 
@@ -42,14 +45,28 @@ function localConf(conf: string, self: LocalNatsServer, all: readonly LocalNatsS
   let out = conf;
   out = rewriteOnce(out, /^listen: 0\.0\.0\.0:4222$/, `listen: 127.0.0.1:${String(self.client)}`);
   out = rewriteOnce(out, /^http: 0\.0\.0\.0:8222$/, `http: 127.0.0.1:${String(self.http)}`);
-  out = rewriteOnce(out, /^pid_file: \/var\/run\/nats\/nats\.pid$/, `pid_file: ${JSON.stringify(path.join(self.dir, 'nats.pid'))}`);
-  out = rewriteOnce(out, /^ {2}store_dir: \/data$/, `  store_dir: ${JSON.stringify(path.join(self.dir, 'store'))}`);
+  out = rewriteOnce(
+    out,
+    /^pid_file: \/var\/run\/nats\/nats\.pid$/,
+    `pid_file: ${JSON.stringify(path.join(self.dir, 'nats.pid'))}`,
+  );
+  out = rewriteOnce(
+    out,
+    /^ {2}store_dir: \/data$/,
+    `  store_dir: ${JSON.stringify(path.join(self.dir, 'store'))}`,
+  );
   if (all.length > 1) {
-    out = rewriteOnce(out, /^ {2}listen: 0\.0\.0\.0:6222$/, `  listen: 127.0.0.1:${String(self.cluster)}`);
+    out = rewriteOnce(
+      out,
+      /^ {2}listen: 0\.0\.0\.0:6222$/,
+      `  listen: 127.0.0.1:${String(self.cluster)}`,
+    );
     for (const [i, s] of all.entries()) {
       out = rewriteOnce(
         out,
-        new RegExp(`^ {4}nats://nats-${String(i)}\\.nats-headless\\.ledgerflux\\.svc\\.cluster\\.local:6222$`),
+        new RegExp(
+          `^ {4}nats://nats-${String(i)}\\.nats-headless\\.ledgerflux\\.svc\\.cluster\\.local:6222$`,
+        ),
         `    nats://127.0.0.1:${String(s.cluster)}`,
       );
     }
@@ -68,7 +85,9 @@ async function healthz(s: LocalNatsServer): Promise<boolean> {
   }
 }
 
-export async function varz(s: LocalNatsServer): Promise<{ server_name: string; max_payload: number; version: string }> {
+export async function varz(
+  s: LocalNatsServer,
+): Promise<{ server_name: string; max_payload: number; version: string }> {
   const res = await fetch(`http://127.0.0.1:${String(s.http)}/varz`);
   return (await res.json()) as { server_name: string; max_payload: number; version: string };
 }
@@ -97,7 +116,8 @@ export async function startOverlayNats(objects: K8sObject[]): Promise<LocalNatsS
     if (problems.length > 0) throw new Error(problems.join('\n'));
     // The container's args, with the config path moved: `--config /etc/nats/nats.conf`.
     const args = (container.args ?? []).map((a) => (a === '/etc/nats/nats.conf' ? file : a));
-    if (args.join(' ') !== `--config ${file}`) throw new Error(`unexpected nats args ${args.join(' ')}`);
+    if (args.join(' ') !== `--config ${file}`)
+      throw new Error(`unexpected nats args ${args.join(' ')}`);
     s.proc = spawnTracked({
       name: `nats-server ${s.pod}`,
       command: natsServerBinary(),
@@ -121,7 +141,9 @@ export async function startOverlayNats(objects: K8sObject[]): Promise<LocalNatsS
 
 /** SIGTERM every server and wait for them. */
 export async function stopLocalNats(servers: readonly LocalNatsServer[]): Promise<void> {
-  await Promise.all(servers.map((s) => (s.proc === undefined ? undefined : stopProcess(s.proc, 'SIGTERM'))));
+  await Promise.all(
+    servers.flatMap((s) => (s.proc === undefined ? [] : [stopProcess(s.proc, 'SIGTERM')])),
+  );
 }
 
 export const clientUrls = (servers: readonly LocalNatsServer[]): string[] =>

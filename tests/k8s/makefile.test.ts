@@ -16,9 +16,14 @@ import { ROOT } from './render.js';
 const run = promisify(execFile);
 const MAKE = findOnPath('make') ?? '/usr/bin/make';
 
-async function make(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; out: string }> {
+async function make(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; out: string }> {
   try {
-    const { stdout, stderr } = await run(MAKE, ['--no-print-directory', '-C', ROOT, ...args], { env });
+    const { stdout, stderr } = await run(MAKE, ['--no-print-directory', '-C', ROOT, ...args], {
+      env,
+    });
     return { code: 0, out: stdout + stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -75,17 +80,40 @@ describe('make up down status skaffold-dev', () => {
     ['status', [], 'kubectl'],
     ['compose-up', ['skaffold', 'kubectl'], 'minikube'],
     ['grafana', ['minikube', 'skaffold'], 'kubectl'],
-  ] as const)('make %s with only %j on PATH stops early, naming %s', async (target, tools, missing) => {
-    const bin = await pathWith(tools);
-    const { code, out } = await make([target], { PATH: bin, HOME: process.env.HOME });
-    expect(code).not.toBe(0);
-    expect(out).toContain(`make ${target}: ${missing} is missing; install it:`);
-    expect(out).not.toContain('stub'); // nothing ran
-  });
+  ] as const)(
+    'make %s with only %j on PATH stops early, naming %s',
+    async (target, tools, missing) => {
+      const bin = await pathWith(tools);
+      const { code, out } = await make([target], { PATH: bin, HOME: process.env.HOME });
+      expect(code).not.toBe(0);
+      expect(out).toContain(`make ${target}: ${missing} is missing; install it:`);
+      expect(out).not.toContain('stub'); // nothing ran
+    },
+  );
 
   test('make help lists every cluster target', async () => {
     const { out } = await make(['help']);
-    for (const t of ['up', 'down', 'status', 'logs', 'grafana', 'prometheus', 'gateway-ui', 'skaffold-dev', 'skaffold-run', 'compose-up', 'compose-down', 'test-k8s', 'test', 'lint', 'typecheck', 'clean', 'help', 'run', 'demo'])
+    for (const t of [
+      'up',
+      'down',
+      'status',
+      'logs',
+      'grafana',
+      'prometheus',
+      'gateway-ui',
+      'skaffold-dev',
+      'skaffold-run',
+      'compose-up',
+      'compose-down',
+      'test-k8s',
+      'test',
+      'lint',
+      'typecheck',
+      'clean',
+      'help',
+      'run',
+      'demo',
+    ])
       expect(out, t).toMatch(new RegExp(`^  make ${t} +\\S`, 'm'));
   });
 });

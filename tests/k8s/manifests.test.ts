@@ -55,7 +55,11 @@ function broken(overlay: Overlay, change: (objects: K8sObject[]) => void): K8sOb
 }
 
 /** The skaffold configuration that deploys each overlay (skaffold.yaml's profiles). */
-const PROFILE_OF: Record<Overlay, string | undefined> = { dev: undefined, prod: 'prod', infra: 'infra' };
+const PROFILE_OF: Record<Overlay, string | undefined> = {
+  dev: undefined,
+  prod: 'prod',
+  infra: 'infra',
+};
 const artifactImages = (overlay: Overlay): string[] =>
   artifactsOf(withProfile(readSkaffold(), PROFILE_OF[overlay])).map((a) => a.image);
 
@@ -68,7 +72,14 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
   test('renders with kubectl kustomize into the ledgerflux namespace', () => {
     const objects = objectsOf(overlay);
     const kinds = new Set(objects.map((o) => o.kind));
-    const expected = ['Namespace', 'StatefulSet', 'Deployment', 'Service', 'NetworkPolicy', 'Secret'];
+    const expected = [
+      'Namespace',
+      'StatefulSet',
+      'Deployment',
+      'Service',
+      'NetworkPolicy',
+      'Secret',
+    ];
     if (overlay !== 'infra') expected.push('Job', 'Ingress', 'HorizontalPodAutoscaler');
     for (const kind of expected) expect(kinds, kind).toContain(kind);
     const clusterScoped = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding']);
@@ -92,7 +103,11 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
 
   test('selectors match pod labels; Service target ports and probe ports are declared', () => {
     const objects = objectsOf(overlay);
-    expect([...checkSelectors(objects), ...checkServices(objects), ...checkProbePorts(objects)]).toEqual([]);
+    expect([
+      ...checkSelectors(objects),
+      ...checkServices(objects),
+      ...checkProbePorts(objects),
+    ]).toEqual([]);
   });
 
   test('ConfigMap, Secret, volume, ServiceAccount, HPA, PDB, Ingress and RBAC references resolve', () => {
@@ -129,23 +144,34 @@ describe.each(SERVICE_OVERLAYS)('services of overlay %s', (overlay) => {
   test('stream replicas match the NATS servers, routes name every pod', () => {
     expect(checkStreamReplicas(objectsOf(overlay))).toEqual([]);
   });
-
 });
 
 describe('overlay differences', () => {
   test('dev: one NATS server and R1 streams; prod: three servers, R3, PDBs and a wider HPA', () => {
     const summary = (overlay: Overlay) => {
       const objects = objectsOf(overlay);
-      const hpa = find(objects, 'HorizontalPodAutoscaler', 'gateway').spec as { minReplicas: number; maxReplicas: number };
+      const hpa = find(objects, 'HorizontalPodAutoscaler', 'gateway').spec as {
+        minReplicas: number;
+        maxReplicas: number;
+      };
       return {
         nats: workloads(objects).find((w) => w.name === 'nats')?.replicas,
         jsReplicas: sharedConfig(objects).JS_REPLICAS,
         shards: sharedConfig(objects).SHARDS,
-        pdbs: objects.filter((o) => o.kind === 'PodDisruptionBudget').map((o) => o.metadata.name).sort(),
+        pdbs: objects
+          .filter((o) => o.kind === 'PodDisruptionBudget')
+          .map((o) => o.metadata.name)
+          .sort(),
         hpa: [hpa.minReplicas, hpa.maxReplicas],
       };
     };
-    expect(summary('dev')).toEqual({ nats: 1, jsReplicas: '1', shards: '2', pdbs: [], hpa: [1, 3] });
+    expect(summary('dev')).toEqual({
+      nats: 1,
+      jsReplicas: '1',
+      shards: '2',
+      pdbs: [],
+      hpa: [1, 3],
+    });
     expect(summary('prod')).toEqual({
       nats: 3,
       jsReplicas: '3',
@@ -180,18 +206,29 @@ describe('overlay differences', () => {
       'StatefulSet/normalizer',
     ]);
     expect(names('infra').filter((n) => !names('dev').includes(n))).toEqual([]);
-    expect(workloads(objectsOf('infra')).map((w) => w.name).sort()).toEqual(['grafana', 'nats', 'postgres', 'prometheus']);
+    expect(
+      workloads(objectsOf('infra'))
+        .map((w) => w.name)
+        .sort(),
+    ).toEqual(['grafana', 'nats', 'postgres', 'prometheus']);
   });
 
   test('dev hot reload: the sync destination is an emptyDir the initContainer seeds from the same image', () => {
     const dev = withProfile(readSkaffold(), 'dev');
     const synced = artifactsOf(dev).filter((a) => (a.sync?.manual ?? []).length > 0);
-    expect(synced.map((a) => [a.image, a.docker?.target])).toEqual([['localhost/ledgerflux-dev', 'dev']]);
+    expect(synced.map((a) => [a.image, a.docker?.target])).toEqual([
+      ['localhost/ledgerflux-dev', 'dev'],
+    ]);
     const rules = synced.flatMap((a) => a.sync?.manual ?? []);
     const users = workloads(objectsOf('dev')).filter((w) =>
       containersOf(w).main.some((c) => c.image === 'localhost/ledgerflux-dev'),
     );
-    expect(users.map((w) => w.name).sort()).toEqual(['gateway', 'ingestor', 'normalizer', 'snapshotter']);
+    expect(users.map((w) => w.name).sort()).toEqual([
+      'gateway',
+      'ingestor',
+      'normalizer',
+      'snapshotter',
+    ]);
     for (const w of users) {
       const volumes = w.template.spec?.volumes ?? [];
       const main = containersOf(w).main[0];
@@ -211,7 +248,9 @@ describe('overlay differences', () => {
       }
     }
     // The prod overlay runs the runtime image only: no sources, nothing writable.
-    const prodImages = workloads(objectsOf('prod')).flatMap((w) => containersOf(w).main.map((c) => c.image));
+    const prodImages = workloads(objectsOf('prod')).flatMap((w) =>
+      containersOf(w).main.map((c) => c.image),
+    );
     expect(prodImages.filter((i) => i?.startsWith('localhost/'))).toSatisfy((l: unknown[]) =>
       l.every((i) => i === 'localhost/ledgerflux'),
     );
@@ -257,9 +296,15 @@ describe('the checks catch broken manifests', () => {
       });
     });
     const problems = checkServiceContainers(objects).join('\n');
-    expect(problems).toMatch(/snapshotter-pod\/snapshotter: sets GATEWAY_PORT, which `ledgerflux snapshotter` does not read/);
-    expect(problems).toMatch(/ingestor-pod\/ingestor: invalid configuration:\s+PUBLISH_RETRY_HORIZON_MS/);
-    expect(problems).toMatch(/gateway-pod\/gateway: PRODUCTS from ConfigMap missing-config key PRODUCTS not found/);
+    expect(problems).toMatch(
+      /snapshotter-pod\/snapshotter: sets GATEWAY_PORT, which `ledgerflux snapshotter` does not read/,
+    );
+    expect(problems).toMatch(
+      /ingestor-pod\/ingestor: invalid configuration:\s+PUBLISH_RETRY_HORIZON_MS/,
+    );
+    expect(problems).toMatch(
+      /gateway-pod\/gateway: PRODUCTS from ConfigMap missing-config key PRODUCTS not found/,
+    );
   });
 
   test('normalizer replicas other than SHARDS; a shard index the schema refuses', () => {
@@ -267,7 +312,9 @@ describe('the checks catch broken manifests', () => {
       (deployment(o, 'normalizer').object.spec as Record<string, unknown>).replicas = 4;
     });
     expect(checkShards(objects)).toEqual(['normalizer replicas 4 != SHARDS 3']);
-    expect(checkServiceContainers(objects).join('\n')).toMatch(/normalizer-3\/normalizer: invalid configuration:\s+SHARD: must be below SHARDS \(3\), got 3/);
+    expect(checkServiceContainers(objects).join('\n')).toMatch(
+      /normalizer-3\/normalizer: invalid configuration:\s+SHARD: must be below SHARDS \(3\), got 3/,
+    );
   });
 
   test('a probe or scrape port that is not declared; a Service pointing nowhere', () => {
@@ -279,21 +326,31 @@ describe('the checks catch broken manifests', () => {
       const svc = find(o, 'Service', 'gateway').spec as { ports: { targetPort: string }[] };
       (svc.ports[0] as { targetPort: string }).targetPort = 'web';
     });
-    expect(checkProbePorts(objects)).toEqual(['Deployment/ingestor/ingestor: livenessProbe port metrcs is not declared']);
-    expect(checkScrapeAnnotations(objects)).toEqual(['Deployment/snapshotter: prometheus.io/port 9101 is not a declared port']);
-    expect(checkServices(objects)).toEqual(['Service/gateway: targetPort web is not a port of Deployment/gateway']);
+    expect(checkProbePorts(objects)).toEqual([
+      'Deployment/ingestor/ingestor: livenessProbe port metrcs is not declared',
+    ]);
+    expect(checkScrapeAnnotations(objects)).toEqual([
+      'Deployment/snapshotter: prometheus.io/port 9101 is not a declared port',
+    ]);
+    expect(checkServices(objects)).toEqual([
+      'Service/gateway: targetPort web is not a port of Deployment/gateway',
+    ]);
   });
 
   test('R3 streams on one NATS server; a cluster missing a route', () => {
     const objects = broken('dev', (o) => {
-      const cm = o.find((x) => x.kind === 'ConfigMap' && x.metadata.name.startsWith('ledgerflux-config-'));
+      const cm = o.find(
+        (x) => x.kind === 'ConfigMap' && x.metadata.name.startsWith('ledgerflux-config-'),
+      );
       (cm?.data as Record<string, string>).JS_REPLICAS = '3';
     });
     expect(checkStreamReplicas(objects)).toEqual([
       'JS_REPLICAS 3 but 1 NATS server(s): streams need one replica per server here',
     ]);
     const prod = broken('prod', (o) => {
-      const cm = o.find((x) => x.kind === 'ConfigMap' && x.metadata.name.startsWith('nats-config-'));
+      const cm = o.find(
+        (x) => x.kind === 'ConfigMap' && x.metadata.name.startsWith('nats-config-'),
+      );
       const data = cm?.data as Record<string, string>;
       data['nats.conf'] = (data['nats.conf'] ?? '').replace(/^.*nats-2\..*$/m, '');
     });
@@ -311,15 +368,21 @@ describe('the checks catch broken manifests', () => {
     expect(security).toContain('StatefulSet/postgres/postgres: runs as uid 0');
     expect(security).toContain('StatefulSet/postgres/postgres: root filesystem is writable');
     const images = checkImages(objects, artifactImages('dev'));
-    expect(images).toContain('Deployment/grafana/grafana: image docker.io/grafana/grafana is not pinned to a version');
+    expect(images).toContain(
+      'Deployment/grafana/grafana: image docker.io/grafana/grafana is not pinned to a version',
+    );
     expect(images.join()).toMatch(/localhost\/ledgerflux-gateway is not a skaffold artifact/);
   });
 
   test('a policy that lets Grafana reach NATS, or forgets the snapshotter on PostgreSQL', () => {
     const objects = broken('dev', (o) => {
-      const nats = find(o, 'NetworkPolicy', 'nats').spec as { ingress: { from: { podSelector: { matchExpressions: { values: string[] }[] } }[] }[] };
+      const nats = find(o, 'NetworkPolicy', 'nats').spec as {
+        ingress: { from: { podSelector: { matchExpressions: { values: string[] }[] } }[] }[];
+      };
       nats.ingress[0]?.from[0]?.podSelector.matchExpressions[0]?.values.push('grafana');
-      const pg = find(o, 'NetworkPolicy', 'postgres').spec as { ingress: { from: { podSelector: { matchExpressions: { values: string[] }[] } }[] }[] };
+      const pg = find(o, 'NetworkPolicy', 'postgres').spec as {
+        ingress: { from: { podSelector: { matchExpressions: { values: string[] }[] } }[] }[];
+      };
       const values = pg.ingress[0]?.from[0]?.podSelector.matchExpressions[0]?.values ?? [];
       values.splice(values.indexOf('snapshotter'), 1);
     });

@@ -47,17 +47,25 @@ describe.each(['dev', 'prod'] as Overlay[])('nats.conf of the %s overlay', (over
     try {
       // What the migrate Job runs: every stream and the KV bucket at the overlay's replicas
       // (a cluster first elects its meta leader: retry until it answers).
-      await waitFor('the JetStream topology', async () => {
-        await ensureTopology(nc, { replicas });
-        return true;
-      }, { timeoutMs: 60_000, intervalMs: 500 });
+      await waitFor(
+        'the JetStream topology',
+        async () => {
+          await ensureTopology(nc, { replicas });
+          return true;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
       const jsm = await jetstreamManager(nc);
       for (const cfg of streamConfigs({ replicas })) {
-        const info = await waitFor(`${cfg.name} with its replicas current`, async () => {
-          const i = await jsm.streams.info(cfg.name);
-          const peers = i.cluster?.replicas ?? [];
-          return peers.length === replicas - 1 && peers.every((p) => p.current) ? i : undefined;
-        }, { timeoutMs: 60_000, intervalMs: 250 });
+        const info = await waitFor(
+          `${cfg.name} with its replicas current`,
+          async () => {
+            const i = await jsm.streams.info(cfg.name);
+            const peers = i.cluster?.replicas ?? [];
+            return peers.length === replicas - 1 && peers.every((p) => p.current) ? i : undefined;
+          },
+          { timeoutMs: 60_000, intervalMs: 250 },
+        );
         expect(info.config.num_replicas).toBe(replicas);
       }
       console.log(
@@ -69,19 +77,20 @@ describe.each(['dev', 'prod'] as Overlay[])('nats.conf of the %s overlay', (over
   });
 });
 
-test("the preStop hook puts the server into lame-duck mode and it exits by itself", async () => {
+test('the preStop hook puts the server into lame-duck mode and it exits by itself', async () => {
   const objects = await renderOverlay('dev');
   started = await startOverlayNats(objects);
   const [server] = started;
   if (server?.proc === undefined) throw new Error('not started');
   const sts = workloads(objects).find((w) => w.name === 'nats');
-  const hook = sts === undefined ? undefined : containersOf(sts).main[0]?.lifecycle?.preStop?.exec?.command;
+  const hook =
+    sts === undefined ? undefined : containersOf(sts).main[0]?.lifecycle?.preStop?.exec?.command;
   expect(hook?.slice(0, 2)).toEqual(['sh', '-c']);
   // The hook's signal command, pid path moved; the `sleep` only holds off the kubelet.
   const script = hook?.[2] ?? '';
   const signal = /^nats-server --signal ldm=\/var\/run\/nats\/nats\.pid && sleep \d+$/.exec(script);
   expect(signal, script).not.toBeNull();
-  const started = Date.now();
+  const t0 = Date.now();
   const proc = spawnTracked({
     name: 'preStop',
     command: natsServerBinary(),
@@ -90,6 +99,8 @@ test("the preStop hook puts the server into lame-duck mode and it exits by itsel
   });
   expect((await proc.exited).code).toBe(0);
   const exit = await server.proc.exited;
-  console.log(`lame duck: nats-server exited (code ${String(exit.code)}) ${String(Date.now() - started)} ms after the hook`);
+  console.log(
+    `lame duck: nats-server exited (code ${String(exit.code)}) ${String(Date.now() - t0)} ms after the hook`,
+  );
   expect(exit.code).toBe(0);
 });

@@ -1,9 +1,9 @@
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import type { IContainer } from 'kubernetes-models/v1/Container.js';
-import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec.js';
 import { findOnPath } from '../harness/binaries.js';
 
 const run = promisify(execFile);
@@ -78,11 +78,16 @@ export function find(objects: readonly K8sObject[], kind: string, name: string):
 }
 
 /** ConfigMaps and Secrets by their base name: kustomize appends a content hash. */
-export function findGenerated(objects: readonly K8sObject[], kind: string, base: string): K8sObject {
+export function findGenerated(
+  objects: readonly K8sObject[],
+  kind: string,
+  base: string,
+): K8sObject {
   const found = objects.filter(
     (o) => o.kind === kind && new RegExp(`^${base}-[a-z0-9]{10}$`).test(o.metadata.name),
   );
-  if (found.length !== 1) throw new Error(`expected one ${kind} ${base}-<hash>, got ${found.length}`);
+  if (found.length !== 1)
+    throw new Error(`expected one ${kind} ${base}-<hash>, got ${found.length}`);
   return found[0] as K8sObject;
 }
 

@@ -19,7 +19,11 @@ beforeAll(() => {
 });
 
 const errorsOf = (config: unknown): string[] =>
-  validate(config) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${String(e.message)} ${JSON.stringify(e.params)}`);
+  validate(config)
+    ? []
+    : (validate.errors ?? []).map(
+        (e) => `${e.instancePath} ${String(e.message)} ${JSON.stringify(e.params)}`,
+      );
 
 describe('skaffold.yaml', () => {
   test('validates against the skaffold v4beta14 schema', () => {
@@ -36,7 +40,10 @@ describe('skaffold.yaml', () => {
     const config = readSkaffold();
     const dockerfile = readFileSync(path.join(ROOT, 'docker/Dockerfile'), 'utf8');
     const stages = [...dockerfile.matchAll(/^FROM\s+\S+\s+AS\s+(\S+)/gim)].map((m) => m[1]);
-    const artifacts = [...(config.build?.artifacts ?? []), ...(config.profiles ?? []).flatMap((p) => p.build?.artifacts ?? [])];
+    const artifacts = [
+      ...(config.build?.artifacts ?? []),
+      ...(config.profiles ?? []).flatMap((p) => p.build?.artifacts ?? []),
+    ];
     for (const a of artifacts) {
       expect(a.docker?.dockerfile).toBe('docker/Dockerfile');
       expect(stages).toContain(a.docker?.target);
@@ -50,9 +57,14 @@ describe('skaffold.yaml', () => {
 
   test('the schema rejects what skaffold would reject (the validation can fail)', () => {
     const bad = structuredClone(readSkaffold()) as SkaffoldConfig & Record<string, unknown>;
-    const artifact = bad.build?.artifacts?.[0] as Record<string, unknown>;
+    const artifact = bad.build?.artifacts?.[0] as unknown as Record<string, unknown>;
     artifact.dockerFile = 'docker/Dockerfile'; // misspelt: skaffold says "field dockerFile not found"
-    bad.portForward?.push({ resourceType: 'service', resourceName: 'x', port: 1, localPort: 'one' } as never);
+    bad.portForward?.push({
+      resourceType: 'service',
+      resourceName: 'x',
+      port: 1,
+      localPort: 'one',
+    } as never);
     const errors = errorsOf(bad).join('\n');
     expect(errors).toMatch(/must NOT have additional properties.*dockerFile/);
     expect(errors).toMatch(/\/portForward\/3\/localPort must be integer/);

@@ -21,7 +21,13 @@ interface Section {
 export interface SkaffoldConfig extends Section {
   apiVersion: string;
   kind: string;
-  portForward?: { resourceType: string; resourceName: string; namespace?: string; port: number | string; localPort?: number }[];
+  portForward?: {
+    resourceType: string;
+    resourceName: string;
+    namespace?: string;
+    port: number | string;
+    localPort?: number;
+  }[];
   profiles?: (Section & {
     name: string;
     activation?: { command?: string }[];
@@ -53,11 +59,13 @@ export function withProfile(config: SkaffoldConfig, profile: string | undefined)
     const last = keys.pop();
     let node: unknown = effective;
     for (const k of keys) node = (node as Record<string, unknown>)[k];
-    if (node === undefined || last === undefined) throw new Error(`patch path ${patch.path} does not exist`);
+    if (node === undefined || last === undefined)
+      throw new Error(`patch path ${patch.path} does not exist`);
     (node as Record<string, unknown>)[last] = structuredClone(patch.value);
   }
   return effective;
 }
 
 export const artifactsOf = (c: SkaffoldConfig): Artifact[] => c.build?.artifacts ?? [];
-export const kustomizePathsOf = (c: SkaffoldConfig): string[] => c.manifests?.kustomize?.paths ?? [];
+export const kustomizePathsOf = (c: SkaffoldConfig): string[] =>
+  c.manifests?.kustomize?.paths ?? [];

@@ -64,7 +64,11 @@ function hostMap(lo: Loopback): Map<string, string> {
  * list (every server of the local cluster, as the Service would balance); the feed is
  * the simulator, which speaks the same protocol without TLS (ws instead of wss).
  */
-function mapEnv(env: Record<string, string>, lo: Loopback, listen: Record<string, number>): Record<string, string> {
+function mapEnv(
+  env: Record<string, string>,
+  lo: Loopback,
+  listen: Record<string, number>,
+): Record<string, string> {
   const hosts = hostMap(lo);
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
@@ -75,14 +79,19 @@ function mapEnv(env: Record<string, string>, lo: Loopback, listen: Record<string
         .map((u) => {
           const hostPort = new URL(u).host;
           const local = hosts.get(hostPort);
-          if (local === undefined) throw new Error(`NATS_URL names ${hostPort}, not a Service here`);
-          return local.split(',').map((h) => `nats://${h}`).join(',');
+          if (local === undefined)
+            throw new Error(`NATS_URL names ${hostPort}, not a Service here`);
+          return local
+            .split(',')
+            .map((h) => `nats://${h}`)
+            .join(',');
         })
         .join(',');
     } else if (name === 'DATABASE_URL') {
       const url = new URL(value);
       const local = hosts.get(url.host);
-      if (local === undefined) throw new Error(`DATABASE_URL names ${url.host}, not a Service here`);
+      if (local === undefined)
+        throw new Error(`DATABASE_URL names ${url.host}, not a Service here`);
       url.host = local;
       v = url.toString();
     } else if (name === 'COINBASE_WS_URL') {
@@ -103,7 +112,12 @@ interface Started {
 }
 
 /** `ledgerflux <args>` from the sources, with nothing but PATH besides the pod's environment. */
-function spawnLedgerflux(name: string, args: readonly string[], env: Record<string, string>, dir: string): TrackedProcess {
+function spawnLedgerflux(
+  name: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  dir: string,
+): TrackedProcess {
   return spawnTracked({
     name,
     command: process.execPath,
@@ -116,7 +130,9 @@ function spawnLedgerflux(name: string, args: readonly string[], env: Record<stri
 
 async function ready(port: number): Promise<boolean> {
   try {
-    const res = await fetch(`http://127.0.0.1:${String(port)}/readyz`, { signal: AbortSignal.timeout(2_000) });
+    const res = await fetch(`http://127.0.0.1:${String(port)}/readyz`, {
+      signal: AbortSignal.timeout(2_000),
+    });
     return res.status === 200;
   } catch {
     return false;
@@ -124,14 +140,20 @@ async function ready(port: number): Promise<boolean> {
 }
 
 /** The postgres container's environment, and its init script from the ConfigMap it mounts. */
-function postgresPod(objects: K8sObject[]): { env: Record<string, string>; script: string; probe: string[] } {
+function postgresPod(objects: K8sObject[]): {
+  env: Record<string, string>;
+  script: string;
+  probe: string[];
+} {
   const sts = workloads(objects).find((w) => w.name === 'postgres');
   const c = sts === undefined ? undefined : containersOf(sts).main[0];
   if (sts === undefined || c === undefined) throw new Error('no StatefulSet/postgres');
   const { env, problems } = containerEnv(objects, c, podsOf(sts)[0] as Pod);
   expect(problems).toEqual([]);
   const volume = sts.template.spec?.volumes?.find((v) => v.name === 'init');
-  const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name);
+  const cm = objects.find(
+    (o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name,
+  );
   const script = (cm?.data as Record<string, string> | undefined)?.['init-roles.sh'];
   if (script === undefined) throw new Error('no init-roles.sh');
   return { env, script, probe: c.readinessProbe?.exec?.command ?? [] };
@@ -147,12 +169,19 @@ async function initPostgres(objects: K8sObject[], pg: PgCluster): Promise<void> 
   const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => undefined });
   try {
     await admin.unsafe(`CREATE ROLE "${env.POSTGRES_USER ?? ''}" SUPERUSER LOGIN`);
-    await admin.unsafe(`CREATE DATABASE "${env.POSTGRES_DB ?? ''}" OWNER "${env.POSTGRES_USER ?? ''}"`);
+    await admin.unsafe(
+      `CREATE DATABASE "${env.POSTGRES_DB ?? ''}" OWNER "${env.POSTGRES_USER ?? ''}"`,
+    );
   } finally {
     await admin.end();
   }
   const bin = postgresBindir();
-  const localEnv = { ...env, PATH: `${bin}:${process.env.PATH ?? ''}`, PGHOST: '127.0.0.1', PGPORT: String(pg.port) };
+  const localEnv = {
+    ...env,
+    PATH: `${bin}:${process.env.PATH ?? ''}`,
+    PGHOST: '127.0.0.1',
+    PGPORT: String(pg.port),
+  };
   await run('sh', ['-c', script], { env: localEnv });
   // The readiness probe's own command answers "accepting connections".
   expect(probe.slice(0, 2)).toEqual(['sh', '-c']);
@@ -187,7 +216,11 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
     // The migrate Job first, as its own pod would run: to completion, exit code 0.
     const job = pods.find((p) => p.command === 'migrate');
     if (job === undefined) throw new Error('no migrate Job');
-    const jobEnv = mapEnv(containerEnv(objects, job.container, podsOf(job.workload)[0] as Pod).env, lo, {});
+    const jobEnv = mapEnv(
+      containerEnv(objects, job.container, podsOf(job.workload)[0] as Pod).env,
+      lo,
+      {},
+    );
     const migrate = spawnLedgerflux('migrate', job.container.args ?? [], jobEnv, dir);
     const migrated = await migrate.exited;
     expect(migrated.code, logTail(migrate.logFile)).toBe(0);
@@ -204,13 +237,22 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
         const listenVar = command === 'gateway' ? 'GATEWAY_PORT' : 'METRICS_PORT';
         expect(env[listenVar], `${pod.name} sets ${listenVar}`).toBeDefined();
         const port = await freePort();
-        const proc = spawnLedgerflux(pod.name, container.args ?? [], mapEnv(env, lo, { [listenVar]: port }), dir);
+        const proc = spawnLedgerflux(
+          pod.name,
+          container.args ?? [],
+          mapEnv(env, lo, { [listenVar]: port }),
+          dir,
+        );
         started.push({ name: pod.name, proc, port });
       }
     }
     await Promise.all(
       started.map((s) =>
-        waitUntilReady(s.proc, () => ready(s.port), { what: `${s.name} /readyz 200`, timeoutMs: 90_000, intervalMs: 250 }),
+        waitUntilReady(s.proc, () => ready(s.port), {
+          what: `${s.name} /readyz 200`,
+          timeoutMs: 90_000,
+          intervalMs: 250,
+        }),
       ),
     );
     const readyMs = Date.now() - t0;
@@ -221,7 +263,11 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
       expect(text, s.name).toMatch(/^ledgerflux_\w+ /m);
     }
     // Each normalizer pod took its shard from the pod-index label: durable normalizer-<k>.
-    const nc = await connectNats({ servers: clientUrls(nats), name: 'k8s-smoke', log: createLogger('t', 'silent') });
+    const nc = await connectNats({
+      servers: clientUrls(nats),
+      name: 'k8s-smoke',
+      log: createLogger('t', 'silent'),
+    });
     try {
       const jsm = await jetstreamManager(nc);
       const durables: string[] = [];
@@ -238,14 +284,25 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
     // snapshotter (ledgerflux_snapshotter, a writer), and the gateway (ledgerflux_gateway,
     // a reader) serves them from there.
     const [product = ''] = products;
-    const db = postgres(`postgres://postgres@127.0.0.1:${String(pg.port)}/${jobEnv.DATABASE_URL?.split('/').at(-1) ?? ''}`, { max: 1 });
+    const db = postgres(
+      `postgres://postgres@127.0.0.1:${String(pg.port)}/${jobEnv.DATABASE_URL?.split('/').at(-1) ?? ''}`,
+      { max: 1 },
+    );
     try {
-      const first = await waitFor('trades committed by the snapshotter', async () => {
-        const rows = await db<{ trade_id: string }[]>`select trade_id::text from trades where product = ${product} order by trade_id limit 1`;
-        return rows[0]?.trade_id;
-      }, { timeoutMs: 90_000, intervalMs: 500 });
+      const first = await waitFor(
+        'trades committed by the snapshotter',
+        async () => {
+          const rows = await db<
+            { trade_id: string }[]
+          >`select trade_id::text from trades where product = ${product} order by trade_id limit 1`;
+          return rows[0]?.trade_id;
+        },
+        { timeoutMs: 90_000, intervalMs: 500 },
+      );
       const gateway = started.find((x) => x.name.startsWith('gateway'));
-      const res = await fetch(`http://127.0.0.1:${String(gateway?.port ?? 0)}/v1/products/${product}/trades?from_id=${first}&to_id=${first}`);
+      const res = await fetch(
+        `http://127.0.0.1:${String(gateway?.port ?? 0)}/v1/products/${product}/trades?from_id=${first}&to_id=${first}`,
+      );
       expect(res.status, await res.clone().text()).toBe(200);
       const page = (await res.json()) as { trades: { trade_id: string }[] };
       expect(page.trades.map((t) => t.trade_id)).toEqual([first]);
@@ -256,12 +313,17 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
     // SIGTERM, as the kubelet sends it: each exits 0 within the pod's grace period.
     const exits = await Promise.all(
       started.map(async (s) => {
-        const grace = (workloads(objects).find((w) => s.name.startsWith(w.name))?.template.spec?.terminationGracePeriodSeconds ?? 30) * 1000;
+        const grace =
+          (workloads(objects).find((w) => s.name.startsWith(w.name))?.template.spec
+            ?.terminationGracePeriodSeconds ?? 30) * 1000;
         const exit = await stopProcess(s.proc, 'SIGTERM', grace);
         return [s.name, exit.code] as const;
       }),
     );
-    expect(exits.filter(([, code]) => code !== 0), readFileSync(path.join(dir, `${started[0]?.name ?? ''}.log`), 'utf8').slice(-2000)).toEqual([]);
+    expect(
+      exits.filter(([, code]) => code !== 0),
+      readFileSync(path.join(dir, `${started[0]?.name ?? ''}.log`), 'utf8').slice(-2000),
+    ).toEqual([]);
     console.log(
       `${overlay}: migrate + ${String(started.length)} pods (${started.map((s) => s.name).join(', ')}) ready ${String(readyMs)} ms after the render, on ${String(nats.length)} nats-server(s)`,
     );
