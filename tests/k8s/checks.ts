@@ -422,6 +422,13 @@ export function checkStreamReplicas(objects: readonly K8sObject[]): string[] {
     (_, i) => `nats-${String(i)}.${headless}.${NAMESPACE}.svc.cluster.local`,
   );
   if (servers > 1) {
+    // OrderedReady would wait for nats-0 to be ready before starting nats-1, and a
+    // clustered JetStream server is not ready without its peers: no pod would start.
+    const policy = (sts.object.spec as { podManagementPolicy?: string }).podManagementPolicy;
+    if (policy !== 'Parallel')
+      problems.push(
+        `StatefulSet/nats: ${String(servers)} servers need podManagementPolicy Parallel`,
+      );
     if (!/cluster\s*\{/.test(conf))
       problems.push(`${String(servers)} NATS servers but nats.conf has no cluster block`);
     if (JSON.stringify([...routes].sort()) !== JSON.stringify(expected))

@@ -355,6 +355,12 @@ describe('the checks catch broken manifests', () => {
       data['nats.conf'] = (data['nats.conf'] ?? '').replace(/^.*nats-2\..*$/m, '');
     });
     expect(checkStreamReplicas(prod).join()).toMatch(/routes .* != the pods/);
+    const ordered = broken('prod', (o) => {
+      delete (find(o, 'StatefulSet', 'nats').spec as Record<string, unknown>).podManagementPolicy;
+    });
+    expect(checkStreamReplicas(ordered)).toEqual([
+      'StatefulSet/nats: 3 servers need podManagementPolicy Parallel',
+    ]);
   });
 
   test('a root container, a writable root filesystem, an unpinned image, an image skaffold does not build', () => {
