@@ -73,7 +73,8 @@ export default defineConfig({
           name: 'k8s',
           include: ['tests/k8s/**/*.test.ts'],
           environment: 'node',
-          globalSetup: ['tests/harness/global-setup.ts'],
+          // No shared PostgreSQL: the smoke run initialises a private cluster as the
+          // postgres image would (roles created cluster-wide by the overlay's init script).
           setupFiles: ['tests/harness/cleanup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
