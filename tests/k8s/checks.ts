@@ -3,7 +3,14 @@ import type { INetworkPolicySpec } from 'kubernetes-models/networking.k8s.io/v1/
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { IProbe } from 'kubernetes-models/v1/Probe';
 import type { IServiceSpec } from 'kubernetes-models/v1/ServiceSpec';
-import { checkServiceEnv, containerEnv, podsOf, sharedConfig, type Pod } from './env.js';
+import {
+  checkServiceEnv,
+  containerEnv,
+  podsOf,
+  serviceLinks,
+  sharedConfig,
+  type Pod,
+} from './env.js';
 import {
   containersOf,
   labelsMatch,
@@ -168,6 +175,12 @@ export function checkServiceContainers(objects: readonly K8sObject[]): string[] 
       problems.push(...resolved.problems);
       const { problems: envProblems, config } = checkServiceEnv(command, resolved.env, where);
       problems.push(...envProblems);
+      if (w.template.spec?.enableServiceLinks !== false) {
+        // The kubelet's link variables come first, the container's own override them.
+        const withLinks = { ...serviceLinks(objects), ...resolved.env };
+        const parsed = checkServiceEnv(command, withLinks, `${where} (with service links)`);
+        problems.push(...parsed.problems.filter((p) => !/ sets \w+, which /.test(p)));
+      }
       if (w.kind === 'Job' || config === undefined) continue;
       const listens = Number(command === 'gateway' ? config.GATEWAY_PORT : config.METRICS_PORT);
       if (resolvePort(w, listens) === undefined)

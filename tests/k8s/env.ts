@@ -149,6 +149,41 @@ function objectShape(schema: z.ZodType): Record<string, z.ZodType> {
   throw new TypeError('a config schema is a z.object(), optionally piped into a transform');
 }
 
+/**
+ * The docker-link variables the kubelet adds to a pod's environment for every Service with
+ * a cluster IP in its namespace, unless the pod sets `enableServiceLinks: false`: for the
+ * Service `gateway` on 8080 they include GATEWAY_PORT=tcp://<ip>:8080. The container's own
+ * variables take precedence over them.
+ */
+export function serviceLinks(objects: readonly K8sObject[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  const ip = '10.96.0.10';
+  for (const svc of objects.filter((o) => o.kind === 'Service')) {
+    const spec = svc.spec as {
+      clusterIP?: string;
+      ports?: { name?: string; port: number; protocol?: string }[];
+    };
+    if (spec.clusterIP === 'None') continue;
+    const name = svc.metadata.name.toUpperCase().replace(/-/g, '_');
+    const [first] = spec.ports ?? [];
+    if (first === undefined) continue;
+    env[`${name}_SERVICE_HOST`] = ip;
+    env[`${name}_SERVICE_PORT`] = String(first.port);
+    env[`${name}_PORT`] = `tcp://${ip}:${String(first.port)}`;
+    for (const p of spec.ports ?? []) {
+      const proto = (p.protocol ?? 'TCP').toUpperCase();
+      const key = `${name}_PORT_${String(p.port)}_${proto}`;
+      if (p.name !== undefined)
+        env[`${name}_SERVICE_PORT_${p.name.toUpperCase().replace(/-/g, '_')}`] = String(p.port);
+      env[key] = `${proto.toLowerCase()}://${ip}:${String(p.port)}`;
+      env[`${key}_PROTO`] = proto.toLowerCase();
+      env[`${key}_PORT`] = String(p.port);
+      env[`${key}_ADDR`] = ip;
+    }
+  }
+  return env;
+}
+
 /** The shared ConfigMap's values (kustomize names it ledgerflux-config-<hash>). */
 export function sharedConfig(objects: readonly K8sObject[]): Record<string, string> {
   return dataOf(findGenerated(objects, 'ConfigMap', 'ledgerflux-config'));

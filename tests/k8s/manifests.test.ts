@@ -307,6 +307,18 @@ describe('the checks catch broken manifests', () => {
     );
   });
 
+  test("service links: without enableServiceLinks: false and its own GATEWAY_PORT, the gateway would read Service gateway's", () => {
+    const objects = broken('dev', (o) => {
+      const w = deployment(o, 'gateway');
+      delete w.template.spec?.enableServiceLinks;
+      const c = container(o, 'gateway');
+      c.env = c.env?.filter((e) => e.name !== 'GATEWAY_PORT');
+    });
+    expect(checkServiceContainers(objects).join('\n')).toMatch(
+      /gateway-pod\/gateway \(with service links\): invalid configuration:\s+GATEWAY_PORT: .*\(got "tcp:\/\/10\.96\.0\.10:8080"\)/,
+    );
+  });
+
   test('normalizer replicas other than SHARDS; a shard index the schema refuses', () => {
     const objects = broken('prod', (o) => {
       (deployment(o, 'normalizer').object.spec as Record<string, unknown>).replicas = 4;
