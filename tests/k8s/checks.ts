@@ -453,6 +453,116 @@ export function checkStreamReplicas(objects: readonly K8sObject[]): string[] {
   return problems;
 }
 
+/** nats.conf sizes (1024-based, as nats-server reads them) and Kubernetes quantities (Gi, Mi). */
+export function bytesOf(size: string): number {
+  const m = /^(\d+)\s*(K|KB|Ki|M|MB|Mi|G|GB|Gi|T|TB|Ti)?$/i.exec(size.trim());
+  if (m === null) throw new Error(`not a size: ${size}`);
+  const unit = (m[2] ?? '').toUpperCase().charAt(0);
+  const power = { '': 0, K: 1, M: 2, G: 3, T: 4 }[unit] ?? 0;
+  return Number(m[1]) * 1024 ** power;
+}
+
+/** max_file_store / max_memory_store of nats.conf's jetstream block. */
+export function jetstreamLimits(conf: string): { file: number; memory: number } {
+  const file = /^\s*max_file_store:\s*(\S+)\s*$/m.exec(conf)?.[1];
+  const memory = /^\s*max_memory_store:\s*(\S+)\s*$/m.exec(conf)?.[1];
+  if (file === undefined || memory === undefined)
+    throw new Error('nats.conf sets no JetStream limits');
+  return { file: bytesOf(file), memory: bytesOf(memory) };
+}
+
+/**
+ * The streams' byte limits (services/common/topology.ts, the migrate Job's defaults) fit
+ * in JetStream's file store, which fits on the volume; the memory store in the memory limit.
+ */
+export function checkStorage(objects: readonly K8sObject[], streamBytes: number): string[] {
+  const problems: string[] = [];
+  const sts = workloads(objects).find((w) => w.name === 'nats');
+  if (sts === undefined) return ['no StatefulSet/nats'];
+  const { file, memory } = jetstreamLimits(natsConf(objects));
+  const claims =
+    (
+      sts.object.spec as {
+        volumeClaimTemplates?: {
+          metadata?: { name?: string };
+          spec?: { resources?: { requests?: { storage?: string } } };
+        }[];
+      }
+    ).volumeClaimTemplates ?? [];
+  const volume = claims.find((c) => c.metadata?.name === 'data')?.spec?.resources?.requests
+    ?.storage;
+  const limit = containersOf(sts).main[0]?.resources?.limits?.memory;
+  if (streamBytes > file)
+    problems.push(
+      `streams may hold ${String(streamBytes)} bytes, max_file_store is ${String(file)}`,
+    );
+  if (volume === undefined || file > bytesOf(volume))
+    problems.push(`max_file_store ${String(file)} does not fit the volume (${String(volume)})`);
+  if (limit === undefined || memory >= bytesOf(String(limit)))
+    problems.push(
+      `max_memory_store ${String(memory)} does not fit the memory limit (${String(limit)})`,
+    );
+  return problems;
+}
+
+/**
+ * Prometheus: the config file and its rule files are where the container reads them, and
+ * its ServiceAccount may list and watch what its service discovery asks for.
+ */
+export function checkPrometheus(objects: readonly K8sObject[]): string[] {
+  const problems: string[] = [];
+  const w = workloads(objects).find((x) => x.name === 'prometheus');
+  const c = w === undefined ? undefined : containersOf(w).main[0];
+  if (w === undefined || c === undefined) return ['no Deployment/prometheus'];
+  const configFile =
+    (c.args ?? []).find((a) => a.startsWith('--config.file='))?.slice('--config.file='.length) ??
+    '';
+  const dir = configFile.slice(0, configFile.lastIndexOf('/'));
+  const mount = c.volumeMounts?.find((m) => m.mountPath === dir);
+  const volume = podSpec(w).volumes?.find((v) => v.name === mount?.name);
+  const cm = objects.find(
+    (o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name,
+  );
+  const files = (cm?.data ?? {}) as Record<string, string>;
+  const config = files[configFile.slice(dir.length + 1)];
+  if (config === undefined) return [`prometheus: ${configFile} is not in a mounted ConfigMap`];
+  for (const rule of [...config.matchAll(/^rule_files:\s*\n((?:\s+-\s*\S+\n)+)/gm)].flatMap(
+    (m) => (m[1] ?? '').match(/\S+$/gm) ?? [],
+  )) {
+    if (files[rule] === undefined)
+      problems.push(`prometheus: rule file ${rule} is not beside ${configFile}`);
+  }
+  const roles = [...config.matchAll(/^\s*-?\s*role:\s*(\w+)\s*$/gm)].map((m) => `${m[1] ?? ''}s`);
+  const account = podSpec(w).serviceAccountName;
+  const bound = objects
+    .filter((o) => o.kind === 'ClusterRoleBinding')
+    .filter((b) =>
+      ((b as unknown as { subjects?: { name: string }[] }).subjects ?? []).some(
+        (s) => s.name === account,
+      ),
+    )
+    .map((b) => (b as unknown as { roleRef: { name: string } }).roleRef.name);
+  const rules = objects
+    .filter((o) => o.kind === 'ClusterRole' && bound.includes(o.metadata.name))
+    .flatMap(
+      (o) => (o as unknown as { rules: { resources?: string[]; verbs?: string[] }[] }).rules,
+    );
+  for (const resource of roles) {
+    for (const verb of ['get', 'list', 'watch']) {
+      if (
+        !rules.some(
+          (r) => r.resources?.includes(resource) === true && r.verbs?.includes(verb) === true,
+        )
+      )
+        problems.push(
+          `prometheus: ServiceAccount ${String(account)} may not ${verb} ${resource} (kubernetes_sd)`,
+        );
+    }
+  }
+  if (roles.length === 0) problems.push('prometheus: no kubernetes_sd role found in its config');
+  return problems;
+}
+
 // --- security -----------------------------------------------------------------------------
 
 export function checkSecurity(objects: readonly K8sObject[]): string[] {

@@ -85,11 +85,16 @@ async function healthz(s: LocalNatsServer): Promise<boolean> {
   }
 }
 
-export async function varz(
-  s: LocalNatsServer,
-): Promise<{ server_name: string; max_payload: number; version: string }> {
+export interface Varz {
+  server_name: string;
+  max_payload: number;
+  version: string;
+  jetstream?: { config?: { max_storage?: number; max_memory?: number } };
+}
+
+export async function varz(s: LocalNatsServer): Promise<Varz> {
   const res = await fetch(`http://127.0.0.1:${String(s.http)}/varz`);
-  return (await res.json()) as { server_name: string; max_payload: number; version: string };
+  return (await res.json()) as Varz;
 }
 
 /** Starts the overlay's NATS pods as local processes: its file, its pods' environment. */

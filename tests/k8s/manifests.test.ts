@@ -4,6 +4,7 @@ import {
   checkGrafana,
   checkImages,
   checkNetwork,
+  checkPrometheus,
   checkProbePorts,
   checkReferences,
   checkScrapeAnnotations,
@@ -12,9 +13,11 @@ import {
   checkServiceContainers,
   checkServices,
   checkShards,
+  checkStorage,
   checkStreamReplicas,
   NAMESPACE,
 } from './checks.js';
+import { streamConfigs } from '../../services/common/topology.js';
 import { sharedConfig } from './env.js';
 import { unknownFields, validateModel } from './models.js';
 import {
@@ -126,6 +129,18 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
     expect(checkNetwork(objectsOf(overlay))).toEqual([]);
   });
 
+  test('Prometheus reads its config and rules where they are mounted, and may discover pods', () => {
+    expect(checkPrometheus(objectsOf(overlay))).toEqual([]);
+  });
+
+  test("the streams' limits fit JetStream's file store, which fits the volume", () => {
+    const streamBytes = streamConfigs({ replicas: 1 }).reduce(
+      (sum, c) => sum + (c.max_bytes ?? 0),
+      0,
+    );
+    expect(checkStorage(objectsOf(overlay), streamBytes)).toEqual([]);
+  });
+
   test("Grafana's environment and mounts match its provisioning files", () => {
     expect(checkGrafana(objectsOf(overlay))).toEqual([]);
   });
@@ -187,6 +202,28 @@ describe('overlay differences', () => {
     expect(kustomizePathsOf(withProfile(config, 'dev'))).toEqual(['k8s/overlays/dev']);
     expect(kustomizePathsOf(withProfile(config, 'prod'))).toEqual(['k8s/overlays/prod']);
     expect(kustomizePathsOf(withProfile(config, 'infra'))).toEqual(['k8s/overlays/infra']);
+  });
+
+  test('the Ingress sends / and /ws to the gateway and keeps idle WebSockets open', () => {
+    for (const overlay of SERVICE_OVERLAYS) {
+      const ingress = find(objectsOf(overlay), 'Ingress', 'gateway');
+      const spec = ingress.spec as {
+        ingressClassName: string;
+        rules: { http: { paths: { path: string; backend: { service: { name: string } } }[] } }[];
+      };
+      expect(spec.ingressClassName).toBe('nginx');
+      const paths = spec.rules.flatMap((r) =>
+        r.http.paths.map((p) => [p.path, p.backend.service.name]),
+      );
+      expect(paths).toEqual([
+        ['/ws', 'gateway'],
+        ['/', 'gateway'],
+      ]);
+      const a = ingress.metadata.annotations ?? {};
+      // Longer than nginx's 60 s default, so a quiet client is not cut by the proxy.
+      expect(Number(a['nginx.ingress.kubernetes.io/proxy-read-timeout'])).toBeGreaterThan(60);
+      expect(Number(a['nginx.ingress.kubernetes.io/proxy-send-timeout'])).toBeGreaterThan(60);
+    }
   });
 
   test('infra: the dev overlay without a LedgerFlux object', () => {
@@ -417,6 +454,27 @@ describe('the checks catch broken manifests', () => {
     };
     expect(admits(dev, 'outside', pod('gateway'), 8080)).toBe(true);
     expect(admits(dev, 'outside', pod('snapshotter'), 9102)).toBe(false);
+  });
+
+  test('Prometheus without its pods rights; a file store larger than its volume', () => {
+    const objects = broken('dev', (o) => {
+      const role = find(o, 'ClusterRole', 'ledgerflux-prometheus') as unknown as {
+        rules: { verbs: string[] }[];
+      };
+      role.rules[0]?.verbs.splice(role.rules[0].verbs.indexOf('watch'), 1);
+      const sts = find(o, 'StatefulSet', 'nats').spec as {
+        volumeClaimTemplates: { spec: { resources: { requests: { storage: string } } } }[];
+      };
+      const claim = sts.volumeClaimTemplates[0];
+      if (claim !== undefined) claim.spec.resources.requests.storage = '5Gi';
+    });
+    expect(checkPrometheus(objects)).toEqual([
+      'prometheus: ServiceAccount prometheus may not watch pods (kubernetes_sd)',
+    ]);
+    expect(checkStorage(objects, 0)).toEqual([
+      `max_file_store ${String(8 * 1024 ** 3)} does not fit the volume (5Gi)`,
+    ]);
+    expect(checkStorage(objectsOf('dev'), 9 * 1024 ** 3).join()).toMatch(/streams may hold/);
   });
 
   test('Grafana without a data-source variable', () => {

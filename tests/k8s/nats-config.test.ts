@@ -7,6 +7,7 @@ import { ensureTopology, streamConfigs } from '../../services/common/topology.js
 import { natsServerBinary } from '../harness/binaries.js';
 import { spawnTracked } from '../harness/processes.js';
 import { waitFor } from '../harness/wait.js';
+import { jetstreamLimits, natsConf } from './checks.js';
 import { sharedConfig } from './env.js';
 import {
   clientUrls,
@@ -36,6 +37,8 @@ describe.each(['dev', 'prod'] as Overlay[])('nats.conf of the %s overlay', (over
       const v = await varz(s);
       expect(v.server_name).toBe(s.pod); // $POD_NAME from the downward API
       expect(v.max_payload).toBe(8 * 1024 * 1024);
+      // The file store the server actually took is what the storage check computed.
+      expect(v.jetstream?.config?.max_storage).toBe(jetstreamLimits(natsConf(objects)).file);
     }
     const log = createLogger('k8s-test', 'silent');
     // The services' own connect: it refuses a server whose max_payload is below 8 MiB.
