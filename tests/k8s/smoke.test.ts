@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -317,12 +316,13 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
           (workloads(objects).find((w) => s.name.startsWith(w.name))?.template.spec
             ?.terminationGracePeriodSeconds ?? 30) * 1000;
         const exit = await stopProcess(s.proc, 'SIGTERM', grace);
-        return [s.name, exit.code] as const;
+        return { name: s.name, code: exit.code, signal: exit.signal, log: s.proc.logFile };
       }),
     );
+    const unclean = exits.filter((e) => e.code !== 0);
     expect(
-      exits.filter(([, code]) => code !== 0),
-      readFileSync(path.join(dir, `${started[0]?.name ?? ''}.log`), 'utf8').slice(-2000),
+      unclean.map((e) => [e.name, e.code, e.signal]),
+      unclean.map((e) => `--- ${e.name}\n${logTail(e.log, 40)}`).join('\n'),
     ).toEqual([]);
     console.log(
       `${overlay}: migrate + ${String(started.length)} pods (${started.map((s) => s.name).join(', ')}) ready ${String(readyMs)} ms after the render, on ${String(nats.length)} nats-server(s)`,
