@@ -42,6 +42,10 @@ test-obs: install ## dashboards (structure, @grafana/schema), alert rules, scrap
 test-hostile: install ## fuzzing and 1,000 hostile clients against a gateway process
 	$(NPM) run test:hostile
 
+.PHONY: test-k8s
+test-k8s: install ## Kubernetes proofs offline: kustomize, models, cross-references, skaffold schema, nats.conf, smoke run
+	$(NPM) run test:k8s
+
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test
@@ -99,10 +103,89 @@ image-test: install image ## unit suite in the image's test stage, then the imag
 	@$(PODMAN_RUN) --rm --entrypoint tail $(IMAGE):test -n 5 /app/unit-tests.log
 	LEDGERFLUX_IMAGE=$(IMAGE):latest LEDGERFLUX_DEV_IMAGE=$(IMAGE):dev $(NPM) run test:image
 
+# --- Kubernetes: minikube + skaffold (README, "Kubernetes") ------------------------------------
+# k8s/ (kustomize base, overlays dev and prod) and skaffold.yaml; `make test-k8s` proves them
+# offline. Every target checks its tools first and names the one that is missing.
+NAMESPACE ?= ledgerflux
+MINIKUBE_START ?= minikube start --cpus 4 --memory 8g --cni calico --addons ingress
+# `make skaffold-run PROFILE=prod` deploys the prod overlay.
+PROFILE ?=
+SKAFFOLD_PROFILE = $(if $(PROFILE), -p $(PROFILE))
+need = command -v $(1) >/dev/null || { echo 'make $@: $(1) is missing; install it: $(2)'; exit 1; }
+NEED_MINIKUBE = $(call need,minikube,https://minikube.sigs.k8s.io/docs/start/)
+NEED_SKAFFOLD = $(call need,skaffold,https://skaffold.dev/docs/install/)
+NEED_KUBECTL = $(call need,kubectl,https://kubernetes.io/docs/tasks/tools/ (1.27 or newer))
+# Started only when not running: a second `minikube start` would reconfigure the cluster.
+MINIKUBE_UP = minikube status --format '{{.Host}}' 2>/dev/null | grep -qx Running || $(MINIKUBE_START)
+
+.PHONY: up
+up: ## minikube (started if not running) + `skaffold run`: the whole pipeline on Kubernetes
+	@$(NEED_MINIKUBE); $(NEED_SKAFFOLD); $(NEED_KUBECTL)
+	$(MINIKUBE_UP)
+	skaffold run$(SKAFFOLD_PROFILE)
+	@echo 'deployed to namespace $(NAMESPACE): make status, make gateway-ui, make grafana (admin/admin)'
+
+.PHONY: down
+down: ## remove everything skaffold deployed (minikube keeps running)
+	@$(NEED_SKAFFOLD); $(NEED_KUBECTL)
+	skaffold delete$(SKAFFOLD_PROFILE)
+
+.PHONY: status
+status: ## pods, services, ingress, autoscaler, volumes and the migrate Job of the deployment
+	@$(NEED_KUBECTL)
+	kubectl -n $(NAMESPACE) get pods,services,ingress,hpa,pdb,pvc,jobs -o wide
+
+.PHONY: logs
+logs: ## follow every pod's logs; `make logs SERVICE=gateway` for one service
+	@$(NEED_KUBECTL)
+	kubectl -n $(NAMESPACE) logs -f --prefix --all-containers --max-log-requests 20 \
+		-l $(if $(SERVICE),app.kubernetes.io/name=$(SERVICE),app.kubernetes.io/part-of=ledgerflux)
+
+.PHONY: grafana
+grafana: ## Grafana at http://127.0.0.1:3000/ (dev: admin/admin)
+	@$(NEED_KUBECTL)
+	@echo 'Grafana: http://127.0.0.1:3000/ (Ctrl-C stops the port-forward)'
+	kubectl -n $(NAMESPACE) port-forward service/grafana 3000:3000
+
+.PHONY: prometheus
+prometheus: ## Prometheus at http://127.0.0.1:9090/
+	@$(NEED_KUBECTL)
+	@echo 'Prometheus: http://127.0.0.1:9090/ (Ctrl-C stops the port-forward)'
+	kubectl -n $(NAMESPACE) port-forward service/prometheus 9090:9090
+
+.PHONY: gateway-ui
+gateway-ui: ## the gateway's live page and API at http://127.0.0.1:8080/
+	@$(NEED_KUBECTL)
+	@echo 'LedgerFlux: http://127.0.0.1:8080/ (Ctrl-C stops the port-forward)'
+	kubectl -n $(NAMESPACE) port-forward service/gateway 8080:8080
+
+.PHONY: skaffold-dev
+skaffold-dev: ## hot reload: `skaffold dev`, saved .ts files restart their service in the pods
+	@$(NEED_MINIKUBE); $(NEED_SKAFFOLD); $(NEED_KUBECTL)
+	$(MINIKUBE_UP)
+	skaffold dev -p dev --port-forward
+
+.PHONY: skaffold-run
+skaffold-run: ## build and deploy once to the current cluster (PROFILE=prod for the prod overlay)
+	@$(NEED_SKAFFOLD); $(NEED_KUBECTL)
+	skaffold run$(SKAFFOLD_PROFILE)
+
+.PHONY: compose-up
+compose-up: ## infrastructure only (NATS, PostgreSQL, Prometheus, Grafana) via minikube + skaffold
+	@$(NEED_MINIKUBE); $(NEED_SKAFFOLD); $(NEED_KUBECTL)
+	$(MINIKUBE_UP)
+	skaffold run -p infra
+
+.PHONY: compose-down
+compose-down: ## remove the deployments (services and infrastructure), then stop minikube
+	@$(NEED_MINIKUBE); $(NEED_SKAFFOLD); $(NEED_KUBECTL)
+	skaffold delete
+	minikube stop
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf dist coverage test-artifacts
 
 .PHONY: help
 help: ## this list
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'

@@ -66,6 +66,22 @@ export default defineConfig({
       },
       {
         test: {
+          // The Kubernetes manifests, skaffold.yaml and the Makefile's cluster targets, proven
+          // offline (issue 12): rendered by kubectl's kustomize, validated against the
+          // Kubernetes models, cross-checked, their NATS configs run by the real nats-server
+          // and each service started with exactly the environment a pod would get.
+          name: 'k8s',
+          include: ['tests/k8s/**/*.test.ts'],
+          environment: 'node',
+          // No shared PostgreSQL: the smoke run initialises a private cluster as the
+          // postgres image would (roles created cluster-wide by the overlay's init script).
+          setupFiles: ['tests/harness/cleanup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           environment: 'node',

@@ -39,7 +39,7 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Env): Readonly<z
 }
 
 /** The variable names of an object schema, also behind a `.transform()`. */
-function variableNames(schema: z.ZodType): string[] {
+export function variableNames(schema: z.ZodType): string[] {
   if (schema instanceof z.ZodObject) return Object.keys(schema.shape);
   if (schema instanceof z.ZodPipe) return variableNames(schema.in as z.ZodType);
   throw new TypeError('a config schema is a z.object(), optionally piped into a transform');

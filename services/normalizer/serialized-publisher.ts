@@ -78,10 +78,18 @@ export class SerializedPublisher {
       () => this.publishOne(subject, payload, msgId, headers),
       () => this.publishOne(subject, payload, msgId, headers),
     );
-    const settled = next.finally(() => {
-      this.pending--;
-      if (this.chains.get(subject) === settled) this.chains.delete(subject);
-    });
+    // The chain link only orders the next publish (which runs either way); its failure
+    // belongs to this call's caller, so the link itself never rejects: a rejected link
+    // that no later publish follows would be an unhandled rejection (exit 1 on shutdown).
+    const settled: Promise<void> = next
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        this.pending--;
+        if (this.chains.get(subject) === settled) this.chains.delete(subject);
+      });
     this.chains.set(subject, settled);
     return next;
   }
