@@ -194,8 +194,14 @@ describe('with one NATS user and one database login per service', () => {
     await expect(jsm.consumers.add('MD_NORM', { name: 'peek' })).rejects.toThrow(VIOLATION);
     // A core subscription to the stream's subjects is refused by the server too.
     const refused = new Promise<unknown>((resolve) => {
-      const sub = nc.subscribe('md.norm.>', { callback: (err) => resolve(err) });
-      void sub.closed.then(() => resolve(new Error('closed without an error')));
+      const sub = nc.subscribe('md.norm.>', {
+        callback: (err) => {
+          resolve(err);
+        },
+      });
+      void sub.closed.then(() => {
+        resolve(new Error('closed without an error'));
+      });
     });
     expect(String(await refused)).toMatch(VIOLATION);
   });
