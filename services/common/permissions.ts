@@ -152,7 +152,7 @@ export function natsPermissionTable(
     },
     {
       user: 'dlq',
-      job: '`ledgerflux dlq`: reads MD_DLQ, replays into MD_RAW',
+      job: 'ledgerflux dlq: reads MD_DLQ, replays into MD_RAW',
       publish: [
         'md.raw.>',
         ...streamInfo(D),
@@ -207,3 +207,32 @@ export function renderNatsAuthorization(
   lines.push('  ]', '}');
   return `${lines.join('\n')}\n`;
 }
+
+/** The normalizer durables as the docs write them. */
+export const DOC_SHARDS = ['<k>'] as const;
+
+/**
+ * The docs table's rows (docs/architecture.md, "Least privilege"): user, job, publish,
+ * publish denied, subscribe, may reply. Subjects in backticks, comma-separated.
+ */
+export function permissionDocRows(table: readonly NatsUserPermissions[]): string[][] {
+  const list = (subjects: readonly string[]) =>
+    subjects.length === 0 ? '-' : subjects.map((s) => `\`${s}\``).join(', ');
+  return table.map((p) => [
+    `\`${p.user}\``,
+    p.job,
+    list(p.publish),
+    list(p.publishDeny),
+    list(p.subscribe),
+    p.allowResponses ? 'yes' : 'no',
+  ]);
+}
+
+export const PERMISSION_DOC_HEADER = [
+  'user',
+  'job',
+  'publish (incl. JetStream API, acks, KV)',
+  'publish denied',
+  'subscribe',
+  'replies',
+];

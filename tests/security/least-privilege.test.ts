@@ -55,7 +55,12 @@ async function messagesIn(stream: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  p = await startPipeline(PRODUCTS, { rate: 100, faults: { drop: { p: 0.02 } } }, { secure: true });
+  // Malformed frames fill MD_DLQ (the ingestor's DLQ rights, then `ledgerflux dlq list`).
+  p = await startPipeline(
+    PRODUCTS,
+    { rate: 100, faults: { drop: { p: 0.02 }, malformed: { p: 0.01 } } },
+    { secure: true },
+  );
 });
 
 afterAll(async () => {
@@ -131,12 +136,16 @@ describe('with one NATS user and one database login per service', () => {
       expect(history.status).toBe(200);
       expect(((await history.json()) as { trades: unknown[] }).trades.length).toBeGreaterThan(0);
 
-      // The operator's DLQ tool with its own user.
+      // The operator's DLQ tool with its own user, once the ingestor has filed something.
+      await waitFor('an entry in MD_DLQ', async () => (await messagesIn('MD_DLQ')) > 0, {
+        timeoutMs: 60_000,
+      });
       const dlq = await startService('dlq', { ...sec.nats.env('dlq'), NATS_URL: p.server.url }, [
         'list',
       ]);
       const exit = await dlq.proc.exited;
       expect(exit.code, dlq.logTail()).toBe(0);
+      expect(dlq.logTail()).toMatch(/unparsable/);
       // Not a log of the run: the proc's temp dir holds it; read it with the others.
       runLogs.push(...(await readFile(dlq.logFile, 'utf8')).split('\n'));
     } catch (err) {
