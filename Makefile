@@ -42,6 +42,10 @@ test-obs: install ## dashboards (structure, @grafana/schema), alert rules, scrap
 test-hostile: install ## fuzzing and 1,000 hostile clients against a gateway process
 	$(NPM) run test:hostile
 
+.PHONY: test-security
+test-security: install ## least privilege: per-service NATS users and database logins, refusals, no secret in any log
+	$(NPM) run test:security
+
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test
