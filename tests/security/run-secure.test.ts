@@ -20,10 +20,22 @@ let run: ChildProcess | undefined;
 
 afterAll(async () => {
   if (run !== undefined && run.exitCode === null && run.signalCode === null) {
-    const gone = new Promise((resolve) => run?.once('exit', resolve));
-    run.kill('SIGINT');
-    await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 20_000))]);
-    if (run.exitCode === null) run.kill('SIGKILL');
+    const proc = run;
+    const gone = new Promise<boolean>((resolve) =>
+      proc.once('exit', () => {
+        resolve(true);
+      }),
+    );
+    proc.kill('SIGINT');
+    const ended = await Promise.race([
+      gone,
+      new Promise<boolean>((resolve) =>
+        setTimeout(() => {
+          resolve(false);
+        }, 20_000),
+      ),
+    ]);
+    if (!ended) proc.kill('SIGKILL');
   }
   rmSync(scratch, { recursive: true, force: true });
 });
