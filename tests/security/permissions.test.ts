@@ -18,7 +18,7 @@ import {
   passwordEnvName,
   permissionDocRows,
 } from '../../services/common/permissions.js';
-import { renderNatsAuthorization } from '../../services/common/permissions.js';
+import { deploymentAuthorization } from '../../services/common/gen-nats-auth.js';
 import { natsServerBinary } from '../harness/binaries.js';
 import { freePort } from '../harness/free-port.js';
 import { makeTempDir, spawnTracked, stopProcess } from '../harness/processes.js';
@@ -98,10 +98,7 @@ describe('the NATS permission table', () => {
   it('renders a config nats-server 2.9 accepts, with passwords from its environment', async () => {
     const dir = await makeTempDir('lf-perm-');
     const conf = path.join(dir, 'nats.conf');
-    const text = renderNatsAuthorization(
-      natsPermissionTable([0, 1]),
-      Object.fromEntries(NATS_USERS.map((u) => [u, { env: passwordEnvName(u) }])),
-    );
+    const text = deploymentAuthorization(2);
     expect(text).not.toMatch(/password: "/);
     await writeFile(conf, `listen: 127.0.0.1:-1\nmax_payload: 8MB\n${text}`);
     const env = Object.fromEntries(NATS_USERS.map((u) => [passwordEnvName(u), `pw-${u}`]));
