@@ -46,6 +46,10 @@ test-hostile: install ## fuzzing and 1,000 hostile clients against a gateway pro
 test-k8s: install ## Kubernetes proofs offline: kustomize, models, cross-references, skaffold schema, nats.conf, smoke run
 	$(NPM) run test:k8s
 
+.PHONY: test-security
+test-security: install ## least privilege: per-service NATS users and database logins, refusals, no secret in any log
+	$(NPM) run test:security
+
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test

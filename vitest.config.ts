@@ -82,6 +82,19 @@ export default defineConfig({
       },
       {
         test: {
+          // Least privilege (issue 15): the pipeline with one NATS user and database login
+          // per service, then each credential tried on what is not its job.
+          name: 'security',
+          include: ['tests/security/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['tests/harness/global-setup.ts'],
+          setupFiles: ['tests/harness/cleanup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: 'e2e',
           include: ['tests/e2e/**/*.test.ts'],
           environment: 'node',

@@ -29,13 +29,27 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: Env): Readonly<z
   if (!result.success) {
     const problems = result.error.issues.map((issue) => {
       const name = issue.path.map(String).join('.') || '(config)';
-      const given = typeof issue.path[0] === 'string' ? raw[issue.path[0]] : undefined;
-      const shown = given === undefined ? 'unset' : JSON.stringify(given);
+      const key = issue.path[0];
+      const given = typeof key === 'string' ? raw[key] : undefined;
+      const shown =
+        given === undefined
+          ? 'unset'
+          : typeof key === 'string' && SECRET_NAME.test(key)
+            ? 'a value, not shown'
+            : JSON.stringify(hideUrlPasswords(given));
       return `${name}: ${issue.message} (got ${shown})`;
     });
     throw new ConfigError(problems);
   }
   return Object.freeze(result.data);
+}
+
+/** Variables whose values are secrets: a config error never echoes them. */
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|API_KEYS/;
+
+/** `scheme://user:password@host` → `scheme://user:***@host`, wherever it occurs. */
+export function hideUrlPasswords(text: string): string {
+  return text.replace(/(\/\/[^:/@\s]*:)[^@\s]*@/g, '$1***@');
 }
 
 /** The variable names of an object schema, also behind a `.transform()`. */

@@ -15,7 +15,19 @@ export function createLogger(
       timestamp: pino.stdTimeFunctions.isoTime,
       // API keys and passwords never reach the logs, whoever logs a config object.
       redact: {
-        paths: ['*.password', '*.NATS_PASSWORD', '*.GATEWAY_API_KEYS', '*.apiKey', '*.api_key'],
+        paths: [
+          '*.password',
+          '*.pass',
+          '*.NATS_PASSWORD',
+          '*.SNAPSHOTTER_DB_PASSWORD',
+          '*.GATEWAY_DB_PASSWORD',
+          '*.GRAFANA_DB_PASSWORD',
+          // The services' URLs carry their database login's password.
+          '*.DATABASE_URL',
+          '*.GATEWAY_API_KEYS',
+          '*.apiKey',
+          '*.api_key',
+        ],
         censor: '[redacted]',
       },
     },

@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { hideUrlPasswords } from './config.js';
 import { ErrorCode, LedgerFluxError, describeError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -42,7 +43,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
   } catch (err) {
     throw new LedgerFluxError(
       ErrorCode.NATS_CONNECT,
-      `cannot connect to NATS at ${opts.servers.join(',')}: ${describeError(err)}`,
+      `cannot connect to NATS at ${hideUrlPasswords(opts.servers.join(','))}: ${describeError(err)}`,
       { cause: err },
     );
   }
@@ -60,7 +61,7 @@ export function checkMaxPayload(maxPayload: number | undefined, servers: readonl
   if (maxPayload === undefined || maxPayload < MIN_MAX_PAYLOAD) {
     throw new LedgerFluxError(
       ErrorCode.NATS_MAX_PAYLOAD,
-      `NATS server ${servers.join(',')} has max_payload ${String(maxPayload)} bytes; ` +
+      `NATS server ${hideUrlPasswords(servers.join(','))} has max_payload ${String(maxPayload)} bytes; ` +
         `LedgerFlux needs at least ${String(MIN_MAX_PAYLOAD)} (set "max_payload: 8MB" in the server config)`,
     );
   }

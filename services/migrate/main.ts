@@ -6,12 +6,15 @@ import { connectFromConfig } from '../common/nats.js';
 import { ensureTopology, streamConfigs } from '../common/topology.js';
 import { applyMigrations } from '../snapshotter/migrate-sql.js';
 import { connectPostgres } from '../snapshotter/store.js';
-import { loadMigrateConfig, type MigrateConfig } from './config.js';
+import { dbLoginsOf, loadMigrateConfig, type MigrateConfig } from './config.js';
+import { ensureDbLogins } from './db-logins.js';
 import type { Logger } from '../common/logger.js';
 
 const USAGE = `usage: ledgerflux migrate [--nats-only | --sql-only]
   Creates or updates the JetStream streams and the KV bucket (NATS_URL), then applies the
-  numbered SQL migrations (DATABASE_URL) under an advisory lock. Idempotent.
+  numbered SQL migrations (DATABASE_URL) under an advisory lock, and the services' database
+  logins whose passwords are set (SNAPSHOTTER_DB_PASSWORD, GATEWAY_DB_PASSWORD,
+  GRAFANA_DB_PASSWORD). Idempotent.
   --nats-only   only the JetStream topology
   --sql-only    only the SQL schema
 `;
@@ -50,6 +53,7 @@ export async function migrateSql(config: MigrateConfig, log: Logger): Promise<vo
   try {
     const r = await applyMigrations(sql, log);
     log.info({ version: r.version, applied: r.applied }, 'sql schema ready');
+    await ensureDbLogins(sql, dbLoginsOf(config), log);
   } finally {
     await sql.end({ timeout: 5 });
   }

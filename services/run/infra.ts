@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import path from 'node:path';
 import postgres from 'postgres';
@@ -71,6 +71,8 @@ export async function startNatsServer(
   dir: string,
   port: number,
   monitorPort: number,
+  /** An `authorization { users = [...] }` block (`run --secure`); it holds passwords. */
+  authorization?: string,
 ): Promise<Child> {
   const bin = which('nats-server');
   if (bin === undefined) throw missing('nats-server', 'nats-server');
@@ -85,9 +87,12 @@ export async function startNatsServer(
       '# Full-depth snapshots are several MB; the default 1 MiB would reject them.',
       'max_payload: 8MB',
       `jetstream { store_dir: ${JSON.stringify(path.join(dir, 'jetstream'))}, max_file_store: 16GB }`,
-      '',
+      authorization ?? '',
     ].join('\n'),
+    { mode: 0o600 },
   );
+  // An existing file keeps its mode: a config that once held passwords stays private.
+  chmodSync(conf, 0o600);
   const child = startChild('nats', bin, ['-c', conf], { quiet: true });
   await Promise.race([
     waitForPort(port, 10_000),

@@ -7,6 +7,7 @@ import type { CoinbaseFeed } from '../ingestor/core/feed-protocol.js';
 import { startChild, type Child } from './children.js';
 import { pgPlace, startNatsServer, startPostgresServer } from './infra.js';
 import { portOr } from './ports.js';
+import { CREDENTIAL_VARIABLES, secureRun } from './secure.js';
 
 /**
  * `ledgerflux run [--sim] [--feed exchange|advanced] [--products A,B] [--shards N] [--port P]`: the whole pipeline on
@@ -14,13 +15,16 @@ import { portOr } from './ports.js';
  * then `migrate`, then every service as a child process with prefixed logs. Ctrl-C stops
  * everything, services first, and leaves no process or port behind.
  */
-const USAGE = `usage: ledgerflux run [--sim] [--feed exchange|advanced] [--products BTC-USD,ETH-USD] [--shards N] [--port 8080] [--feed-url URL]
+const USAGE = `usage: ledgerflux run [--sim] [--secure] [--feed exchange|advanced] [--products BTC-USD,ETH-USD] [--shards N] [--port 8080] [--feed-url URL]
   --sim        use the local Coinbase simulator instead of the live feed (make demo)
   --feed       Coinbase Exchange or Advanced Trade (default: COINBASE_FEED or exchange)
   --products   products to follow (default: PRODUCTS or BTC-USD,ETH-USD,SOL-USD)
   --shards     normalizer shards (default 2)
   --port       gateway port (default 8080, or a free one)
   --feed-url   feed URL (default: the chosen feed's public URL)
+  --secure     least privilege: one NATS user per service and database logins for the
+               snapshotter and the gateway, with passwords generated for this run; each
+               service gets only its own (needs the local nats-server: NATS_URL unset)
 `;
 
 /** The feed from --feed, else COINBASE_FEED, else the Exchange; undefined when neither is a feed. */
@@ -60,6 +64,7 @@ export async function main(argv: string[]): Promise<number | undefined> {
         port: { type: 'string' },
         'feed-url': { type: 'string' },
         feed: { type: 'string' },
+        secure: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -80,6 +85,13 @@ export async function main(argv: string[]): Promise<number | undefined> {
   const shards = Number(values.shards ?? process.env.SHARDS ?? '2');
   if (!Number.isInteger(shards) || shards < 1 || shards > 16) {
     process.stderr.write(`--shards must be 1..16\n${USAGE}`);
+    return 2;
+  }
+  const secure = values.secure === true ? secureRun(shards) : undefined;
+  if (secure !== undefined && nonEmpty(process.env.NATS_URL) !== undefined) {
+    process.stderr.write(
+      `--secure configures the nats-server that run starts: unset NATS_URL\n${USAGE}`,
+    );
     return 2;
   }
   const repo = process.cwd();
@@ -113,7 +125,14 @@ export async function main(argv: string[]): Promise<number | undefined> {
     const givenDb = nonEmpty(process.env.DATABASE_URL);
     if (givenNats === undefined) {
       const port = await portOr(4222);
-      children.push(await startNatsServer(path.join(dataDir, 'nats'), port, await portOr(8222)));
+      children.push(
+        await startNatsServer(
+          path.join(dataDir, 'nats'),
+          port,
+          await portOr(8222),
+          secure?.authorization,
+        ),
+      );
       env.NATS_URL = `nats://127.0.0.1:${String(port)}`;
       say(
         `✓ nats-server on 127.0.0.1:${String(port)} (JetStream data in ${path.join(dataDir, 'nats')})`,
@@ -131,6 +150,14 @@ export async function main(argv: string[]): Promise<number | undefined> {
       env.DATABASE_URL = givenDb;
     }
 
+    if (secure !== undefined)
+      say('✓ one NATS user and one database login per service (passwords made for this run)');
+    // Secure: credentials in run's own environment go to no child; each gets its own.
+    const inherited = Object.fromEntries(
+      Object.entries(process.env).filter(
+        ([k]) => secure === undefined || !CREDENTIAL_VARIABLES.includes(k),
+      ),
+    );
     const self = process.argv[1] ?? path.join(import.meta.dirname, '../cli.js');
     const runCommand = (
       name: string,
@@ -143,7 +170,12 @@ export async function main(argv: string[]): Promise<number | undefined> {
         process.execPath,
         [...process.execArgv, self, command, ...args],
         {
-          env: { ...process.env, ...env, ...extra },
+          env: {
+            ...inherited,
+            ...env,
+            ...secure?.envFor(command, env.DATABASE_URL ?? ''),
+            ...extra,
+          },
         },
       );
       children.push(child);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { Logger } from '../common/logger.js';
 import { sql as m001 } from './migrations/001_init.js';
+import { sql as m002 } from './migrations/002_least_privilege.js';
 
 /**
  * Numbered SQL migrations (migrations/NNN_name.ts, each exporting its SQL as `sql`),
@@ -17,7 +18,10 @@ export interface Migration {
 }
 
 /** In order; tests check this list against the files in migrations/. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'init', sql: m001 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'init', sql: m001 },
+  { version: 2, name: 'least_privilege', sql: m002 },
+];
 
 export const SCHEMA_VERSION = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);
 

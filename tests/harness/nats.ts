@@ -16,6 +16,11 @@ export interface StartNatsOptions {
   /** nats-server size syntax; the default matches production. */
   maxPayload?: string;
   jetstream?: boolean;
+  /**
+   * An `authorization { ... }` block (see `secureNats` in credentials.ts): clients must
+   * then log in as one of its users.
+   */
+  authorization?: string;
 }
 
 export interface NatsServer {
@@ -24,6 +29,8 @@ export interface NatsServer {
   readonly port: number;
   /** JetStream store_dir (nats-server keeps its data in <storeDir>/jetstream). */
   readonly storeDir: string;
+  /** The server's own log (permission violations are logged here). */
+  readonly logFile: string;
   pid(): number | undefined;
   /** SIGTERM, wait for the exit, remove the temp dir. */
   stop(): Promise<void>;
@@ -45,6 +52,7 @@ interface NatsLayout {
   port: number;
   httpPort: number;
   jetstream: boolean;
+  authorization: string;
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -68,6 +76,7 @@ function renderConfig(layout: NatsLayout, maxPayload: string): string {
       '}',
     );
   }
+  if (layout.authorization !== '') lines.push(layout.authorization);
   return `${lines.join('\n')}\n`;
 }
 
@@ -109,7 +118,11 @@ async function launch(layout: NatsLayout): Promise<TrackedProcess> {
   return proc;
 }
 
-async function freshLayout(dir: string, jetstream: boolean): Promise<NatsLayout> {
+async function freshLayout(
+  dir: string,
+  jetstream: boolean,
+  authorization: string,
+): Promise<NatsLayout> {
   return {
     dir,
     configFile: path.join(dir, 'nats.conf'),
@@ -118,6 +131,7 @@ async function freshLayout(dir: string, jetstream: boolean): Promise<NatsLayout>
     port: await freePort(),
     httpPort: await freePort(),
     jetstream,
+    authorization,
   };
 }
 
@@ -127,7 +141,7 @@ async function firstLaunch(
   opts: Required<StartNatsOptions>,
 ): Promise<[NatsLayout, TrackedProcess]> {
   for (let attempt = 1; ; attempt++) {
-    const layout = await freshLayout(dir, opts.jetstream);
+    const layout = await freshLayout(dir, opts.jetstream, opts.authorization);
     await writeFile(layout.configFile, renderConfig(layout, opts.maxPayload));
     try {
       return [layout, await launch(layout)];
@@ -146,6 +160,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     [layout, proc] = await firstLaunch(dir, {
       maxPayload: opts.maxPayload ?? '8MB',
       jetstream: opts.jetstream ?? true,
+      authorization: opts.authorization ?? '',
     });
   } catch (err) {
     await removeTempDir(dir);
@@ -162,6 +177,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     url: `nats://127.0.0.1:${layout.port}`,
     port: layout.port,
     storeDir: layout.storeDir,
+    logFile: layout.logFile,
     pid: () => (proc?.running() ? proc.child.pid : undefined),
     stop: async () => {
       await halt('SIGTERM');

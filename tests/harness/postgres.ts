@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown } from 'node:fs/promises';
+import { chown, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
@@ -36,6 +36,11 @@ export interface PgCluster {
   kill(): Promise<void>;
   /** Start again on the same port and data directory, waiting until it accepts queries. */
   restart(): Promise<void>;
+  /**
+   * Puts a line first in pg_hba.conf (the first match wins) and reloads: e.g. password
+   * authentication for one role, where everything else stays `trust`.
+   */
+  prependHba(line: string): Promise<void>;
 }
 
 interface Account {
@@ -251,6 +256,16 @@ export async function startPostgres(): Promise<PgCluster> {
     restart: async () => {
       await halt(false);
       proc = await launch(layout);
+    },
+    prependHba: async (line) => {
+      const file = path.join(layout.dataDir, 'pg_hba.conf');
+      await writeFile(file, `${line}\n${await readFile(file, 'utf8')}`);
+      const sql = postgres(adminUrl, { max: 1, onnotice: () => undefined });
+      try {
+        await sql`select pg_reload_conf()`;
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
     },
   };
 }

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../services/common/logger.js';
-import { connectNats } from '../../services/common/nats.js';
+import { connectFromConfig } from '../../services/common/nats.js';
 import { loadGatewayConfig } from '../../services/gateway/config.js';
 import { startGateway, type Gateway } from '../../services/gateway/gateway.js';
 import { createHttpApi, type HttpApi } from '../../services/gateway/http-api.js';
@@ -52,7 +52,7 @@ export async function startRestGateway(opts: RestGatewayOptions): Promise<RestGa
     GATEWAY_CLOSE_GRACE_MS: '200',
     ...opts.env,
   });
-  const nc = await connectNats({ servers: config.NATS_URL, name: 'gateway', log });
+  const nc = await connectFromConfig(config, { name: 'gateway', log });
   const sql = connectReadPool(config.DATABASE_URL, {
     max: config.GATEWAY_DB_POOL_MAX,
     statementTimeoutMs: config.GATEWAY_DB_STATEMENT_TIMEOUT_MS,

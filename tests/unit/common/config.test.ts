@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   ConfigError,
+  databaseUrl,
+  hideUrlPasswords,
   loadConfig,
+  natsServers,
   natsServiceFields,
   port,
   positiveInt,
@@ -85,5 +88,41 @@ describe('loadConfig', () => {
         /invalid configuration:\n {2}.*SHARDS[\s\S]*GATEWAY_PORT|GATEWAY_PORT[\s\S]*SHARDS/,
       );
     }
+  });
+});
+
+describe('secrets in configuration errors (issue 15)', () => {
+  const WithSecrets = z.object({
+    DATABASE_URL: databaseUrl,
+    NATS_URL: natsServers,
+    GATEWAY_DB_PASSWORD: z.string().min(64),
+  });
+
+  it('names a bad secret variable without its value, and hides URL passwords', () => {
+    let message = '';
+    try {
+      loadConfig(WithSecrets, {
+        DATABASE_URL: 'mysql://snap:hunter2-db@127.0.0.1/x',
+        NATS_URL: 'http://gw:hunter2-nats@127.0.0.1:4222',
+        GATEWAY_DB_PASSWORD: 'hunter2-short',
+      });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/DATABASE_URL: .*mysql:\/\/snap:\*\*\*@127\.0\.0\.1\/x/);
+    expect(message).toMatch(/GATEWAY_DB_PASSWORD: .*a value, not shown/);
+    expect(message).toMatch(/NATS_URL/);
+    expect(message).not.toMatch(/hunter2/);
+  });
+
+  it('hideUrlPasswords keeps everything but the password', () => {
+    expect(hideUrlPasswords('postgres://u:p%40ss@h:5432/db?x=1')).toBe(
+      'postgres://u:***@h:5432/db?x=1',
+    );
+    expect(hideUrlPasswords('nats://a:b@h1:4222,nats://c:d@h2:4222')).toBe(
+      'nats://a:***@h1:4222,nats://c:***@h2:4222',
+    );
+    expect(hideUrlPasswords('postgres://u@h/db')).toBe('postgres://u@h/db');
+    expect(hideUrlPasswords('nats://h:4222')).toBe('nats://h:4222');
   });
 });
