@@ -42,6 +42,16 @@ test-obs: install ## dashboards (structure, @grafana/schema), alert rules, scrap
 test-hostile: install ## fuzzing and 1,000 hostile clients against a gateway process
 	$(NPM) run test:hostile
 
+.PHONY: test-failover
+test-failover: install ## a 3-node JetStream cluster losing nodes under the whole pipeline
+	$(NPM) run test:failover
+
+MINUTES ?= 2
+SEED ?= 1
+.PHONY: soak
+soak: install ## chaos soak: kills and restarts every part under load (MINUTES=2 SEED=1)
+	$(NPM) run soak -- --minutes $(MINUTES) --seed $(SEED)
+
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test

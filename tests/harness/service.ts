@@ -23,13 +23,14 @@ export interface ServiceProcess {
 export async function startService(
   command: string,
   env: Record<string, string>,
+  args: readonly string[] = [],
 ): Promise<ServiceProcess> {
   const dir = await makeTempDir(`lf-${command}-`);
   const logFile = path.join(dir, `${command}.log`);
   const proc = spawnTracked({
     name: command,
     command: process.execPath,
-    args: ['--import', 'tsx', path.join(ROOT, 'services/cli.ts'), command],
+    args: ['--import', 'tsx', path.join(ROOT, 'services/cli.ts'), command, ...args],
     logFile,
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
