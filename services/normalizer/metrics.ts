@@ -123,6 +123,12 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
       labelNames: ['shard', 'outcome'],
       registers,
     }),
+    lostPubAcks: new Counter({
+      name: 'ledgerflux_normalizer_lost_pubacks_total',
+      help: "Publishes stored by an attempt whose PubAck was lost, found out on retry: by a duplicate answer or by reading the subject's last message after 10071",
+      labelNames: ['shard', 'outcome'],
+      registers,
+    }),
     shardRestarts: new Counter({
       name: 'ledgerflux_normalizer_shard_restarts_total',
       help: "Shard worker restarts from the durable's ack floor, by reason: delivery_lost (a hole in the delivery sequence or a redelivery), stalled (silent with messages pending), late_write (a predecessor's publish stored after the restore), failed",
@@ -162,6 +168,7 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
   for (const c of [m.late, m.gaps, m.gapTrades, m.bookResyncs, m.skipped]) c.labels(s).inc(0);
   for (const outcome of ['stored', 'empty', 'second_writer'])
     m.wrongLastSequence.labels(s, outcome).inc(0);
+  for (const by of ['duplicate', 'wrong_last_sequence']) m.lostPubAcks.labels(s, by).inc(0);
   for (const reason of RESTART_REASONS) m.shardRestarts.labels(s, reason).inc(0);
   m.lag.labels(s).set(0);
   m.ackPending.labels(s).set(0);

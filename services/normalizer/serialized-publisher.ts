@@ -26,6 +26,8 @@ import { sleep } from '../common/lifecycle.js';
  *   announcement (status subject) is stored before the trades that follow it.
  */
 export type WrongLastOutcome = 'stored' | 'empty' | 'second_writer';
+/** How a publish whose PubAck was lost (a retry after a timeout) turned out to be stored. */
+export type LostAckResolution = 'duplicate' | 'wrong_last_sequence';
 
 export interface SerializedPublishResult {
   seq: number;
@@ -59,6 +61,7 @@ export class SerializedPublisher {
     private readonly log: Logger,
     private readonly timeoutMs = 5_000,
     private readonly onWrongLast: (outcome: WrongLastOutcome) => void = () => undefined,
+    private readonly onLostAck: (resolvedBy: LostAckResolution) => void = () => undefined,
   ) {
     this.js = jetstream(nc, { timeout: timeoutMs });
   }
@@ -122,6 +125,8 @@ export class SerializedPublisher {
         });
         // A duplicate answers with the original's sequence, which is at or before `expect`.
         if (!ack.duplicate || ack.seq > expect) this.lastSeq.set(subject, ack.seq);
+        // Stored by an earlier attempt whose PubAck never came (a leader change).
+        if (ack.duplicate && attempt > 0) this.onLostAck('duplicate');
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
         if (
@@ -140,7 +145,10 @@ export class SerializedPublisher {
             await sleep(Math.min(100 * 2 ** attempt, 2_000), this.abort.signal);
             continue;
           }
-          if (resolved !== undefined) return resolved;
+          if (resolved !== undefined) {
+            this.onLostAck('wrong_last_sequence');
+            return resolved;
+          }
           continue;
         }
         if (err instanceof JetStreamApiError && err.code !== 503) throw err;

@@ -137,6 +137,9 @@ export class ShardWorker {
       (outcome) => {
         this.metrics.wrongLastSequence.labels(String(this.config.SHARD), outcome).inc();
       },
+      (by) => {
+        this.metrics.lostPubAcks.labels(String(this.config.SHARD), by).inc();
+      },
     );
     this.dlq = new Publisher(this.nc, { window: 64, log: this.log.child({ component: 'dlq' }) });
     for (const product of this.ownedProducts) {
