@@ -122,7 +122,7 @@ export async function startChaosRig(o: ChaosRigOptions): Promise<ChaosRig> {
     NATS_URL: natsUrl,
     PRODUCTS: products,
     SHARDS: String(o.shards),
-    JS_REPLICAS: process.env.LF_TMP_R ?? '3',
+    JS_REPLICAS: '3',
     LOG_LEVEL: 'info',
   };
   // The privileged step, as in production: streams R3, the KV bucket, the SQL schema.
@@ -190,6 +190,10 @@ export async function startChaosRig(o: ChaosRigOptions): Promise<ChaosRig> {
       DATABASE_URL: dbUrl,
       GATEWAY_PORT: String(gwPort),
       GATEWAY_HOST: '127.0.0.1',
+      // A gateway is ready once it has replayed this much of MD_NORM into its resume ring:
+      // one minute instead of five keeps a restart in the soak to seconds. Older resumes
+      // go through the history readers, which this exercises too.
+      RESUME_MAX_AGE_MS: '60000',
     })),
   );
 
