@@ -71,6 +71,8 @@ export default defineConfig({
           name: 'failover',
           include: ['tests/chaos/**/*.test.ts'],
           environment: 'node',
+          // One cluster at a time: each file runs ten processes or more.
+          fileParallelism: false,
           setupFiles: ['tests/harness/cleanup.ts'],
           testTimeout: 240_000,
           hookTimeout: 120_000,
