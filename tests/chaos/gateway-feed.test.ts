@@ -47,10 +47,10 @@ describe('the gateway feed when the server of its consumer dies', () => {
     });
 
     const pub = new NormPublisher(nc);
-    let publishing = true;
+    const state = { publishing: true };
     const published: number[] = [];
     const loop = (async () => {
-      while (publishing) {
+      while (state.publishing) {
         try {
           published.push(await pub.publish(pub.trade('BTC-USD')));
         } catch {
@@ -76,7 +76,7 @@ describe('the gateway feed when the server of its consumer dies', () => {
       intervalMs: 100,
     });
     const resumedMs = Date.now() - t0;
-    publishing = false;
+    state.publishing = false;
     await loop;
     const last = published.at(-1) ?? 0;
     await waitFor('the feed caught up', () => (offsets.at(-1) ?? 0) >= last, {
