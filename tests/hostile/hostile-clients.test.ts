@@ -62,8 +62,7 @@ const PLAN: Omit<SwarmPlan, 'url'> = {
 };
 const CLIENTS = 1 + Object.values(GROUPS).reduce((a, n) => a + n, 0);
 /** The swarm's clients that keep one connection open from the start to the drain. */
-const HOLDERS =
-  GROUPS.neverReaders + GROUPS.slowReaders + GROUPS.idle + GROUPS.subChurners;
+const HOLDERS = GROUPS.neverReaders + GROUPS.slowReaders + GROUPS.idle + GROUPS.subChurners;
 
 /** Publishing lasts this long, at 300 messages/s (below). */
 const LOAD_MS = 20_000;
