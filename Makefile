@@ -50,6 +50,16 @@ test-k8s: install ## Kubernetes proofs offline: kustomize, models, cross-referen
 test-security: install ## least privilege: per-service NATS users and database logins, refusals, no secret in any log
 	$(NPM) run test:security
 
+.PHONY: test-failover
+test-failover: install ## a 3-node JetStream cluster losing nodes under the whole pipeline
+	$(NPM) run test:failover
+
+MINUTES ?= 2
+SEED ?= 1
+.PHONY: soak
+soak: install ## chaos soak: kills and restarts every part under load (MINUTES=2 SEED=1)
+	$(NPM) run soak -- --minutes $(MINUTES) --seed $(SEED)
+
 .PHONY: test
 test: lint typecheck build ## lint + typecheck + every test
 	$(NPM) test

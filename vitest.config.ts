@@ -82,6 +82,20 @@ export default defineConfig({
       },
       {
         test: {
+          // A 3-node JetStream cluster losing nodes under the whole pipeline (issue 13). Not
+          // part of `npm test`: its own CI stage (`make test-failover`), with the cores to itself.
+          name: 'failover',
+          include: ['tests/chaos/**/*.test.ts'],
+          environment: 'node',
+          // One cluster at a time: each file runs ten processes or more.
+          fileParallelism: false,
+          setupFiles: ['tests/harness/cleanup.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           // Least privilege (issue 15): the pipeline with one NATS user and database login
           // per service, then each credential tried on what is not its job.
           name: 'security',

@@ -47,6 +47,15 @@ const dec = new TextDecoder();
  */
 const PULL_EXPIRES_MS = 2_000;
 
+/**
+ * The shared consumer is an ordered consumer: R1, ephemeral, on one server. When that
+ * server dies the client does not always notice (no heartbeat is missed while its
+ * connection moves to another server), and the feed stalls for good. So a watchdog: no
+ * message or heartbeat for this long while the stream grew past the last delivered offset
+ * re-creates the consumer right after that offset (no gap, no duplicate).
+ */
+export const FEED_WATCHDOG_MS = 6_000;
+
 /** Trust boundary: subject, schema, and the subject agreeing with the payload. */
 export function decodeNorm(
   subject: string,
@@ -107,6 +116,14 @@ export class Feed {
   private readonly products: ReadonlySet<string>;
   private caughtUp = false;
   private pendingAfterLast = 0;
+  /** The MD_NORM offset last handed to the sink: a re-created consumer starts after it. */
+  private lastSeq = 0;
+  private lastActivityMs = Date.now();
+  private watchdog: NodeJS.Timeout | undefined;
+  private recreating = false;
+  private stopped = false;
+  /** Bumped per consumer: a closed one's late callbacks are ignored. */
+  private generation = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -132,18 +149,32 @@ export class Feed {
       }
     }
     sink.setFloor(floor);
+    this.lastSeq = floor;
+    await this.consumeAfter(floor, sink);
+    this.opts.log.info({ startTime, startSeq: floor + 1 }, 'shared MD_NORM consumer started');
+    this.watchdog = setInterval(() => void this.checkAlive(sink), FEED_WATCHDOG_MS / 3);
+    this.watchdog.unref();
+  }
+
+  private async consumeAfter(after: number, sink: FeedSink): Promise<void> {
     // By sequence, not opt_start_time: the client re-creates an ordered consumer from
     // its config plus a start sequence, and the server refuses both start options.
     const consumer = await jetstream(this.nc).consumers.get(STREAMS.norm, {
       name_prefix: uniqueName('gateway'),
       filter_subjects: 'md.norm.>',
-      opt_start_seq: floor + 1,
+      opt_start_seq: after + 1,
     });
-    if ((await consumer.info(true)).num_pending === 0) this.markCaughtUp(sink);
-    this.messages = await consumer.consume({
+    if (!this.caughtUp && (await consumer.info(true)).num_pending === 0) this.markCaughtUp(sink);
+    this.lastActivityMs = Date.now();
+    const gen = ++this.generation;
+    const messages = await consumer.consume({
       max_messages: 1_000,
       expires: PULL_EXPIRES_MS,
       callback: (m) => {
+        this.lastActivityMs = Date.now();
+        // A re-created consumer can overlap the old one's last deliveries: never twice.
+        if (m.seq <= this.lastSeq || gen !== this.generation) return;
+        this.lastSeq = m.seq;
         try {
           const fm = this.decodeJs(m);
           if (fm !== undefined) sink.onMessage(fm);
@@ -154,8 +185,39 @@ export class Feed {
         }
       },
     });
-    this.opts.log.info({ startTime, startSeq: floor + 1 }, 'shared MD_NORM consumer started');
-    void this.watch(this.messages);
+    this.messages = messages;
+    void this.watch(messages);
+  }
+
+  /** The watchdog: silent for FEED_WATCHDOG_MS while MD_NORM has newer messages. */
+  private async checkAlive(sink: FeedSink): Promise<void> {
+    if (this.recreating || this.stopped) return;
+    if (Date.now() - this.lastActivityMs < FEED_WATCHDOG_MS) return;
+    this.recreating = true;
+    try {
+      this.jsm ??= await jetstreamManager(this.nc);
+      const last = (await this.jsm.streams.info(STREAMS.norm)).state.last_seq;
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() may run during the await
+      if (last <= this.lastSeq || this.stopped) {
+        this.lastActivityMs = Date.now();
+        return;
+      }
+      const old = this.messages;
+      this.messages = undefined;
+      this.generation++;
+      await old?.close().catch(() => undefined);
+      await this.consumeAfter(this.lastSeq, sink);
+      this.opts.metrics.feedRecreated.inc();
+      this.opts.log.warn(
+        { after: this.lastSeq, streamLast: last },
+        'shared MD_NORM consumer silent while the stream grew: re-created',
+      );
+    } catch (err) {
+      // NATS or JetStream away: the next check tries again.
+      this.opts.log.debug({ err: describeError(err) }, 'feed watchdog check failed');
+    } finally {
+      this.recreating = false;
+    }
   }
 
   /**
@@ -179,6 +241,8 @@ export class Feed {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.watchdog);
     await this.messages?.close().catch(() => undefined);
   }
 
@@ -233,6 +297,7 @@ export class Feed {
   /** Consumer state changes go to the log (the ordered consumer recovers by itself). */
   private async watch(messages: ConsumerMessages): Promise<void> {
     for await (const n of messages.status()) {
+      if (n.type === 'heartbeat') this.lastActivityMs = Date.now();
       if (n.type === 'ordered_consumer_recreated') {
         this.opts.log.info({ consumer: n.name }, 'shared consumer re-created');
       } else if (n.type !== 'next' && n.type !== 'heartbeats_missed') {

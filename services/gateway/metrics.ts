@@ -107,6 +107,11 @@ export function createGatewayMetrics(registry: Registry, samples?: GatewaySample
       labelNames: ['kind'],
       registers,
     }),
+    feedRecreated: new Counter({
+      name: 'ledgerflux_gateway_feed_recreated_total',
+      help: 'Times the watchdog re-created the shared MD_NORM consumer (silent while the stream grew)',
+      registers,
+    }),
     feedInvalid: new Counter({
       name: 'ledgerflux_gateway_feed_invalid_total',
       help: 'MD_NORM messages not served: failing the schema, or of a product not in PRODUCTS',
@@ -152,5 +157,6 @@ export function createGatewayMetrics(registry: Registry, samples?: GatewaySample
   for (const state of ['active', 'queued']) m.historyReaders.labels(state).set(0);
   for (const reason of ['limit', 'not_ready']) m.rejected.labels(reason).inc(0);
   for (const reason of ['schema', 'unconfigured']) m.feedInvalid.labels(reason).inc(0);
+  m.feedRecreated.inc(0);
   return m;
 }

@@ -117,6 +117,24 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
       labelNames: ['shard'],
       registers,
     }),
+    wrongLastSequence: new Counter({
+      name: 'ledgerflux_normalizer_wrong_last_sequence_total',
+      help: "Publishes answered 10071 (wrong last sequence) and resolved from the subject's last message: stored (a PubAck lost in a leader change), empty (retried expecting 0), second_writer",
+      labelNames: ['shard', 'outcome'],
+      registers,
+    }),
+    lostPubAcks: new Counter({
+      name: 'ledgerflux_normalizer_lost_pubacks_total',
+      help: "Publishes stored by an attempt whose PubAck was lost, found out on retry: by a duplicate answer or by reading the subject's last message after 10071",
+      labelNames: ['shard', 'outcome'],
+      registers,
+    }),
+    shardRestarts: new Counter({
+      name: 'ledgerflux_normalizer_shard_restarts_total',
+      help: "Shard worker restarts from the durable's ack floor, by reason: delivery_lost (a hole in the delivery sequence or a redelivery), stalled (silent with messages pending), late_write (a predecessor's publish stored after the restore), failed",
+      labelNames: ['shard', 'reason'],
+      registers,
+    }),
     natsConnected: new Gauge({
       name: 'ledgerflux_normalizer_nats_connected',
       help: '1 while connected to NATS, 0 while disconnected or reconnecting',
@@ -148,11 +166,18 @@ export function createNormalizerMetrics(registry: Registry, shard: number) {
   for (const result of ['accepted', 'refused', 'no_answer'])
     m.resyncRequests.labels(s, result).inc(0);
   for (const c of [m.late, m.gaps, m.gapTrades, m.bookResyncs, m.skipped]) c.labels(s).inc(0);
+  for (const outcome of ['stored', 'empty', 'second_writer'])
+    m.wrongLastSequence.labels(s, outcome).inc(0);
+  for (const by of ['duplicate', 'wrong_last_sequence']) m.lostPubAcks.labels(s, by).inc(0);
+  for (const reason of RESTART_REASONS) m.shardRestarts.labels(s, reason).inc(0);
   m.lag.labels(s).set(0);
   m.ackPending.labels(s).set(0);
   m.held.labels(s).set(0);
   return { ...m, hot };
 }
+
+export const RESTART_REASONS = ['delivery_lost', 'stalled', 'late_write', 'failed'] as const;
+export type RestartReason = (typeof RESTART_REASONS)[number];
 
 const INVALID_REASONS = [
   'restart',

@@ -19,9 +19,16 @@ import { sleep } from '../common/lifecycle.js';
  *   stream leader (STREAM.MSG.GET, never direct get, whose replicas may lag); our msg id
  *   there means the publish was stored (a PubAck lost in a leader change); an empty
  *   subject means retry expecting 0; anything else is a second writer: fatal.
- * - timeouts and connection errors: retried with backoff, same msg id and expectation,
- *   until stopped. Nothing behind it on the subject moves meanwhile.
+ * - timeouts, connection errors and JetStream's 503 (no responders while a leader is
+ *   elected), on the publish and on that read: retried with backoff, same msg id and
+ *   expectation, until stopped. Nothing behind it on the subject moves meanwhile.
+ * - publishes sharing a chain key run one after the other even across subjects: a gap
+ *   announcement (status subject) is stored before the trades that follow it.
  */
+export type WrongLastOutcome = 'stored' | 'empty' | 'second_writer';
+/** How a publish whose PubAck was lost (a retry after a timeout) turned out to be stored. */
+export type LostAckResolution = 'duplicate' | 'wrong_last_sequence';
+
 export interface SerializedPublishResult {
   seq: number;
   duplicate: boolean;
@@ -53,6 +60,8 @@ export class SerializedPublisher {
     private readonly stream: string,
     private readonly log: Logger,
     private readonly timeoutMs = 5_000,
+    private readonly onWrongLast: (outcome: WrongLastOutcome) => void = () => undefined,
+    private readonly onLostAck: (resolvedBy: LostAckResolution) => void = () => undefined,
   ) {
     this.js = jetstream(nc, { timeout: timeoutMs });
   }
@@ -71,26 +80,22 @@ export class SerializedPublisher {
     payload: Uint8Array,
     msgId: string,
     headers: Readonly<Record<string, string>>,
+    chain = subject,
   ): Promise<SerializedPublishResult> {
     this.pending++;
-    const prev = this.chains.get(subject) ?? Promise.resolve();
+    const prev = this.chains.get(chain) ?? Promise.resolve();
     const next = prev.then(
       () => this.publishOne(subject, payload, msgId, headers),
       () => this.publishOne(subject, payload, msgId, headers),
     );
-    // The chain link only orders the next publish (which runs either way); its failure
-    // belongs to this call's caller, so the link itself never rejects: a rejected link
-    // that no later publish follows would be an unhandled rejection (exit 1 on shutdown).
-    const settled: Promise<void> = next
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => {
-        this.pending--;
-        if (this.chains.get(subject) === settled) this.chains.delete(subject);
-      });
-    this.chains.set(subject, settled);
+    const settled = next.finally(() => {
+      this.pending--;
+      if (this.chains.get(chain) === settled) this.chains.delete(chain);
+    });
+    // The chain's copy of a failure is the caller's to handle (through `next`); unhandled
+    // here, it crashed the process on a second writer instead of letting it go not-ready.
+    settled.catch(() => undefined);
+    this.chains.set(chain, settled);
     return next;
   }
 
@@ -120,14 +125,30 @@ export class SerializedPublisher {
         });
         // A duplicate answers with the original's sequence, which is at or before `expect`.
         if (!ack.duplicate || ack.seq > expect) this.lastSeq.set(subject, ack.seq);
+        // Stored by an earlier attempt whose PubAck never came (a leader change).
+        if (ack.duplicate && attempt > 0) this.onLostAck('duplicate');
         return { seq: ack.seq, duplicate: ack.duplicate };
       } catch (err) {
         if (
           err instanceof JetStreamApiError &&
           err.code === JetStreamApiCodes.StreamWrongLastSequence
         ) {
-          const resolved = await this.resolveWrongLast(subject, msgId);
-          if (resolved !== undefined) return resolved;
+          let resolved: SerializedPublishResult | undefined;
+          try {
+            resolved = await this.resolveWrongLast(subject, msgId);
+          } catch (readErr) {
+            if (readErr instanceof SecondWriterError || !isTransient(readErr)) throw readErr;
+            this.log.warn(
+              { subject, err: describeError(readErr) },
+              'reading the last message after error 10071 failed, retrying',
+            );
+            await sleep(Math.min(100 * 2 ** attempt, 2_000), this.abort.signal);
+            continue;
+          }
+          if (resolved !== undefined) {
+            this.onLostAck('wrong_last_sequence');
+            return resolved;
+          }
           continue;
         }
         if (err instanceof JetStreamApiError && err.code !== 503) throw err;
@@ -149,14 +170,23 @@ export class SerializedPublisher {
   ): Promise<SerializedPublishResult | undefined> {
     const last = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
     if (last === null) {
+      this.onWrongLast('empty');
       this.lastSeq.set(subject, 0);
       return undefined;
     }
     const foundId = last.header.get('Nats-Msg-Id');
     if (foundId === msgId) {
+      this.onWrongLast('stored');
       this.lastSeq.set(subject, last.seq);
       return { seq: last.seq, duplicate: true };
     }
+    this.onWrongLast('second_writer');
     throw new SecondWriterError(subject, foundId);
   }
+}
+
+/** JetStream answered 503 (no responders: a leader election), or no answer at all. */
+function isTransient(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return err.code === 503;
+  return true;
 }

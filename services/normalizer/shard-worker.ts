@@ -34,12 +34,34 @@ import {
   type ProductMarks,
 } from './core/product-processor.js';
 import { maxTradeId } from './core/sequencer.js';
-import { ignoredTypeLabel, invalidReasonLabel, type NormalizerMetrics } from './metrics.js';
+import {
+  ignoredTypeLabel,
+  invalidReasonLabel,
+  type NormalizerMetrics,
+  type RestartReason,
+} from './metrics.js';
 import { checkpointKey, restoreMarks } from './restore.js';
 import { SecondWriterError, SerializedPublisher } from './serialized-publisher.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/**
+ * Silent this long while the durable has messages for us, or has delivered more than we
+ * received: a delivery lost in transit (a pull answered by a consumer leader that died).
+ */
+export const SHARD_STALL_MS = 6_000;
+
+/** The worker cannot go on from where it is; main.ts starts a new one from the ack floor. */
+export class ShardRestartError extends LedgerFluxError {
+  constructor(
+    readonly reason: RestartReason,
+    message: string,
+  ) {
+    super(ErrorCode.CONSUMER_LOST, message);
+    this.name = 'ShardRestartError';
+  }
+}
 
 interface PendingRaw {
   msg: JsMsg;
@@ -75,6 +97,16 @@ export class ShardWorker {
   private loop: Promise<void> | undefined;
   private timers: NodeJS.Timeout[] = [];
   private fatal: Error | undefined;
+  private failedResolve: (err: Error) => void = () => undefined;
+  /** Resolves with the error that stopped this worker (it never rejects). */
+  readonly failed = new Promise<Error>((resolve) => {
+    this.failedResolve = resolve;
+  });
+  /** The durable's delivery sequence of the last message received: it must count up by one. */
+  private lastDelivery = 0;
+  private lastMessageMs = Date.now();
+  /** The highest stream sequence processed: a redelivery at or below it is a lost ack. */
+  private processedMax = 0;
 
   constructor(
     private readonly config: Readonly<NormalizerConfig>,
@@ -101,6 +133,13 @@ export class ShardWorker {
       this.jsm,
       STREAMS.norm,
       this.log.child({ component: 'publisher' }),
+      5_000,
+      (outcome) => {
+        this.metrics.wrongLastSequence.labels(String(this.config.SHARD), outcome).inc();
+      },
+      (by) => {
+        this.metrics.lostPubAcks.labels(String(this.config.SHARD), by).inc();
+      },
     );
     this.dlq = new Publisher(this.nc, { window: 64, log: this.log.child({ component: 'dlq' }) });
     for (const product of this.ownedProducts) {
@@ -155,6 +194,38 @@ export class ShardWorker {
     try {
       for await (const m of messages) {
         if (this.fatal !== undefined) break;
+        this.lastMessageMs = Date.now();
+        // A hole (or a step back) in the delivery sequence means a delivery was lost on its
+        // way (a consumer leader change): the frames after it must not be processed before
+        // it. Start again from the ack floor.
+        const dseq = m.info.deliverySequence;
+        if (this.lastDelivery !== 0 && dseq !== this.lastDelivery + 1) {
+          this.fail(
+            new ShardRestartError(
+              'delivery_lost',
+              `delivery ${String(dseq)} after ${String(this.lastDelivery)}`,
+            ),
+          );
+          break;
+        }
+        this.lastDelivery = dseq;
+        if (m.info.redelivered) {
+          // Still in work: the first copy's ack settles it. Done already: its ack was lost
+          // (a consumer leader change), so ack again. Anything else was never delivered.
+          if (this.pending.has(m.seq)) continue;
+          if (m.seq <= this.processedMax) {
+            m.ack();
+            continue;
+          }
+          this.fail(
+            new ShardRestartError(
+              'delivery_lost',
+              `stream seq ${String(m.seq)} redelivered before its first delivery`,
+            ),
+          );
+          break;
+        }
+        this.processedMax = Math.max(this.processedMax, m.seq);
         // The common case is synchronous; only a product's first frame restores state.
         const product = parseRawSubject(m.subject);
         if (product?.kind === 'product' && !this.products.has(product.product)) {
@@ -236,10 +307,17 @@ export class ShardWorker {
 
   private publish(product: string, out: Output, ackKey: number | undefined): void {
     const subject = normSubject('coinbase', product, out.kind);
+    // A gap and the trades after it are stored in that order (one chain), so a client
+    // reading MD_NORM in order learns of the gap before the trades that follow it.
+    const m = out.message;
+    const chain =
+      m.type === 'status' && m.event === 'gap'
+        ? normSubject('coinbase', product, 'trade')
+        : subject;
     const pubUs = nowUs();
     const headers = { [H.src]: String(out.src), [H.pubUs]: String(pubUs) };
     this.publisher
-      .publish(subject, enc.encode(JSON.stringify(out.message)), out.msgId, headers)
+      .publish(subject, enc.encode(JSON.stringify(out.message)), out.msgId, headers, chain)
       .then(
         () => {
           this.metrics.hot.out[out.kind].inc();
@@ -417,11 +495,21 @@ export class ShardWorker {
   }
 
   private async sampleLag(consumer: {
-    info(cached?: boolean): Promise<{ num_pending: number }>;
+    info(cached?: boolean): Promise<{ num_pending: number; delivered: { consumer_seq: number } }>;
   }): Promise<void> {
     try {
       const info = await consumer.info(false);
       this.metrics.lag.labels(String(this.config.SHARD)).set(info.num_pending);
+      const silentMs = Date.now() - this.lastMessageMs;
+      const owed = info.delivered.consumer_seq > this.lastDelivery;
+      if (silentMs > SHARD_STALL_MS && (info.num_pending > 0 || owed)) {
+        this.fail(
+          new ShardRestartError(
+            'stalled',
+            `silent for ${String(silentMs)} ms with ${String(info.num_pending)} pending, delivered ${String(info.delivered.consumer_seq)} of which ${String(this.lastDelivery)} arrived`,
+          ),
+        );
+      }
     } catch {
       // NATS away: the gauge keeps its last value; nats_connected tells.
     }
@@ -449,6 +537,7 @@ export class ShardWorker {
     const second = err instanceof SecondWriterError;
     this.log.error({ err: describeError(err), secondWriter: second }, 'normalizer shard failed');
     this.onFatal(this.fatal);
+    this.failedResolve(this.fatal);
   }
 }
 

@@ -10,6 +10,8 @@ export interface TcpProxy {
   /** How many client connections it accepted so far. */
   readonly accepted: number;
   cut(): void;
+  /** Stop forwarding what the target sends (it piles up in the proxy): answers get lost. */
+  hold(): void;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,12 @@ export async function startTcpProxy(targetPort: number, host = '127.0.0.1'): Pro
     port: (server.address() as AddressInfo).port,
     get accepted() {
       return accepted;
+    },
+    hold: () => {
+      for (const [client, upstream] of pairs) {
+        upstream.unpipe(client);
+        upstream.pause();
+      }
     },
     cut: () => {
       for (const [a, b] of [...pairs]) {

@@ -1,52 +1,126 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+/**
+ * The normalizer's serialized publisher against a real nats-server: one chain across two
+ * subjects keeps a gap ahead of the trades after it, and a wrong-last-sequence answer for
+ * a message that is in fact stored (its PubAck lost) resolves to that message and is
+ * counted, never stored twice.
+ */
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { afterEach, expect, it } from 'vitest';
+import { headers as natsHeaders } from '@nats-io/nats-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../services/common/errors.js';
 import { createLogger } from '../../services/common/logger.js';
 import { connectNats } from '../../services/common/nats.js';
 import { ensureTopology } from '../../services/common/topology.js';
-import { SerializedPublisher } from '../../services/normalizer/serialized-publisher.js';
+import {
+  SecondWriterError,
+  SerializedPublisher,
+  type WrongLastOutcome,
+} from '../../services/normalizer/serialized-publisher.js';
 import { startNats, type NatsServer } from '../harness/nats.js';
+import { readStream } from '../harness/streams.js';
 
-let server: NatsServer | undefined;
-let nc: NatsConnection | undefined;
+const log = createLogger('test', 'silent');
+const enc = new TextEncoder();
 
-afterEach(async () => {
-  await nc?.close();
-  await server?.stop();
-  nc = undefined;
-  server = undefined;
-});
+describe('SerializedPublisher against a real nats-server', () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  beforeAll(async () => {
+    server = await startNats();
+    nc = await connectNats({ servers: [server.url], name: 'sp-test', log, publishing: true });
+    await ensureTopology(nc, { replicas: 1 });
+    jsm = await jetstreamManager(nc);
+  });
+  afterAll(async () => {
+    await nc.close();
+    await server.stop();
+  });
 
-/**
- * Regression (found by tests/k8s/smoke.test.ts, prod overlay): a normalizer stopped while a
- * publish was still retrying exited 1 instead of 0. The publish rejected its caller, who
- * handles PUBLISHER_CLOSED, but the per-subject chain kept a second promise derived from
- * it (`finally`), rejected too and handled by nobody: an unhandled rejection, which ends
- * the process before the shard's final checkpoint.
- */
-it('a publish refused after stop() rejects its caller only, with no unhandled rejection', async () => {
-  server = await startNats();
-  const log = createLogger('test', 'silent');
-  nc = await connectNats({ servers: [server.url], name: 'test', log, publishing: true });
-  await ensureTopology(nc, { replicas: 1 });
-  const publisher = new SerializedPublisher(nc, await jetstreamManager(nc), 'MD_NORM', log);
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  try {
-    publisher.stop();
-    const subject = 'md.norm.coinbase.BTC-USD.trade';
-    const payload = new TextEncoder().encode('{}');
-    await expect(publisher.publish(subject, payload, 'id-1', {})).rejects.toMatchObject({
-      code: ErrorCode.PUBLISHER_CLOSED,
-    });
-    // Node reports an unhandled rejection once the microtask queue has drained.
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(unhandled).toEqual([]);
-    expect(publisher.inFlight).toBe(0);
-  } finally {
-    process.off('unhandledRejection', onUnhandled);
-  }
+  it('stores a gap before the trades published after it when they share a chain', async () => {
+    const p = new SerializedPublisher(nc, jsm, 'MD_NORM', log);
+    const trade = 'md.norm.coinbase.CHAIN-USD.trade';
+    const status = 'md.norm.coinbase.CHAIN-USD.status';
+    // Trades and gaps interleaved as the sequencer emits them, all fired without waiting.
+    const order = ['t1', 'g2-3', 't4', 't5', 'g6-6', 't7'];
+    await Promise.all(
+      order.map((id) => {
+        const subject = id.startsWith('g') ? status : trade;
+        return p.publish(subject, enc.encode(id), `chain:${id}`, {}, trade);
+      }),
+    );
+    const stored = await readStream(nc, 'MD_NORM', 'md.norm.coinbase.CHAIN-USD.*');
+    expect(stored.map((m) => m.text())).toEqual(order);
+    p.stop();
+  });
+
+  it('resolves error 10071 for a message already stored (a lost PubAck) from the last message', async () => {
+    const outcomes: WrongLastOutcome[] = [];
+    const p = new SerializedPublisher(nc, jsm, 'MD_NORM', log, 5_000, (o) => outcomes.push(o));
+    const subject = 'md.norm.coinbase.LOST-USD.trade';
+    // The first attempt was stored but its PubAck never came back; the publisher still
+    // expects the subject to be empty, and the duplicate window no longer helps.
+    const h = natsHeaders();
+    h.set('Nats-Msg-Id', 'lost:1');
+    h.set('Nats-Expected-Last-Subject-Sequence', '0');
+    await nc.request(subject, enc.encode('first'), { headers: h, timeout: 5_000 });
+    await jsm.streams.update('MD_NORM', { duplicate_window: 100_000_000 }); // 100 ms
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await p.publish(subject, enc.encode('first'), 'lost:1', {});
+    expect(r.duplicate).toBe(true);
+    const stored = await readStream(nc, 'MD_NORM', subject);
+    expect(stored.map((m) => m.text())).toEqual(['first']);
+    expect(outcomes).toEqual(['stored']);
+    // The next publish expects the resolved sequence and goes through.
+    await p.publish(subject, enc.encode('second'), 'lost:2', {});
+    expect((await readStream(nc, 'MD_NORM', subject)).map((m) => m.text())).toEqual([
+      'first',
+      'second',
+    ]);
+    await jsm.streams.update('MD_NORM', { duplicate_window: 120_000_000_000 });
+    p.stop();
+  });
+
+  it('fails with a second writer when the subject holds another message', async () => {
+    const outcomes: WrongLastOutcome[] = [];
+    const p = new SerializedPublisher(nc, jsm, 'MD_NORM', log, 5_000, (o) => outcomes.push(o));
+    const subject = 'md.norm.coinbase.TWO-USD.trade';
+    const h = natsHeaders();
+    h.set('Nats-Msg-Id', 'other:1');
+    await nc.request(subject, enc.encode('theirs'), { headers: h, timeout: 5_000 });
+    await expect(p.publish(subject, enc.encode('mine'), 'mine:1', {})).rejects.toBeInstanceOf(
+      SecondWriterError,
+    );
+    expect(outcomes).toEqual(['second_writer']);
+    p.stop();
+  });
+
+  /**
+   * Regression (found by tests/k8s/smoke.test.ts, prod overlay): a normalizer stopped while a
+   * publish was still retrying exited 1 instead of 0. The publish rejected its caller, who
+   * handles PUBLISHER_CLOSED, but the per-subject chain kept a second promise derived from
+   * it, rejected too and handled by nobody: an unhandled rejection, which ends the process
+   * before the shard's final checkpoint.
+   */
+  it('a publish refused after stop() rejects its caller only, with no unhandled rejection', async () => {
+    const publisher = new SerializedPublisher(nc, jsm, 'MD_NORM', log);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      publisher.stop();
+      const subject = 'md.norm.coinbase.STOP-USD.trade';
+      await expect(publisher.publish(subject, enc.encode('{}'), 'id-1', {})).rejects.toMatchObject({
+        code: ErrorCode.PUBLISHER_CLOSED,
+      });
+      // Node reports an unhandled rejection once the microtask queue has drained.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+      expect(publisher.inFlight).toBe(0);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });

@@ -83,6 +83,14 @@ const NOT_MOVING: Record<string, string> = {
     'retention removes rows older than RETENTION_*_DAYS, whole days',
   ledgerflux_gateway_connections_rejected_total:
     'only at GATEWAY_MAX_CONNECTIONS or while the gateway is not ready (the path: tests/integration/gateway.test.ts)',
+  ledgerflux_normalizer_wrong_last_sequence_total:
+    'only when a PubAck is lost and the duplicate window cannot tell (a JetStream cluster losing a leader; tests/integration/serialized-publisher.test.ts, tests/chaos/failover.test.ts)',
+  ledgerflux_normalizer_lost_pubacks_total:
+    'only when a PubAck is lost in a JetStream leader change (tests/chaos/failover.test.ts)',
+  ledgerflux_normalizer_shard_restarts_total:
+    'only after a delivery lost in transit, a stalled durable or a late write by a predecessor (a JetStream cluster losing nodes: tests/chaos/failover.test.ts, make soak)',
+  ledgerflux_gateway_feed_recreated_total:
+    'only when the shared consumer falls silent while MD_NORM grows (its server died: tests/chaos/failover.test.ts, make soak)',
   ledgerflux_gateway_feed_invalid_total:
     'only for MD_NORM messages failing the schema or of a product the gateway does not serve',
 };
