@@ -307,13 +307,7 @@ export class ShardWorker {
 
   private publish(product: string, out: Output, ackKey: number | undefined): void {
     const subject = normSubject('coinbase', product, out.kind);
-    // A gap and the trades after it are stored in that order (one chain), so a client
-    // reading MD_NORM in order learns of the gap before the trades that follow it.
-    const m = out.message;
-    const chain =
-      m.type === 'status' && m.event === 'gap'
-        ? normSubject('coinbase', product, 'trade')
-        : subject;
+    const chain = publishChain(product, out.kind);
     const pubUs = nowUs();
     const headers = { [H.src]: String(out.src), [H.pubUs]: String(pubUs) };
     this.publisher
@@ -567,4 +561,15 @@ function copyHeaders(m: JsMsg, names: readonly string[]): Record<string, string>
     if (v !== undefined && v !== '') out[n] = v;
   }
   return out;
+}
+
+/**
+ * The per-subject chain a message is published on. A gap and the trades after it are
+ * stored in that order, so a client reading MD_NORM in order learns of the gap before the
+ * trades that follow it: status messages share the product's trade chain. All of them do,
+ * not only gaps: two chains writing one subject would reorder it (a gap stored after the
+ * status message that followed it) and break its expected last sequence.
+ */
+export function publishChain(product: string, kind: Output['kind']): string {
+  return normSubject('coinbase', product, kind === 'status' ? 'trade' : kind);
 }
