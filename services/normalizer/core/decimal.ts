@@ -38,9 +38,7 @@ export function parseDecimal(s: unknown): ParsedDecimal | undefined {
 // ParsedDecimal (same answers as parseDecimal; property-tested in decimal.test.ts).
 
 export function isDecimal(s: unknown): s is string {
-  return (
-    typeof s === 'string' && s.length > 0 && s.length <= MAX_DECIMAL_LENGTH && DECIMAL.test(s)
-  );
+  return typeof s === 'string' && s.length > 0 && s.length <= MAX_DECIMAL_LENGTH && DECIMAL.test(s);
 }
 
 /** A negative sign followed by zeros and a point only: a spelling of zero. */
