@@ -24,6 +24,8 @@ import {
   shardOf,
   type DlqReason,
   type Feed,
+  type NormKind,
+  type RawSubject,
 } from '../common/subjects.js';
 import { SEQ_BUCKET, STREAMS, verifyTopology } from '../common/topology.js';
 import type { NormalizerConfig } from './config.js';
@@ -78,7 +80,12 @@ interface ProductState {
   resyncing: boolean;
   /** The feed of the product's latest raw frame: where resync requests go. */
   feed: Feed | undefined;
+  /** Its MD_NORM subjects, built once. */
+  subjects: Readonly<Record<NormKind, string>>;
 }
+
+/** Distinct raw subjects remembered parsed; past this the memo starts over (bounded memory). */
+const SUBJECT_MEMO_MAX = 4_096;
 
 /**
  * Normalizer shard k: consumes durable `normalizer-<k>` on MD_RAW (`md.raw.*.<k>.>`),
@@ -88,6 +95,7 @@ interface ProductState {
 export class ShardWorker {
   private readonly products = new Map<string, ProductState>();
   private readonly pending = new Map<number, PendingRaw>();
+  private readonly rawSubjects = new Map<string, RawSubject | undefined>();
   private readonly abort = new AbortController();
   private publisher!: SerializedPublisher;
   private dlq!: Publisher;
@@ -227,20 +235,28 @@ export class ShardWorker {
         }
         this.processedMax = Math.max(this.processedMax, m.seq);
         // The common case is synchronous; only a product's first frame restores state.
-        const product = parseRawSubject(m.subject);
-        if (product?.kind === 'product' && !this.products.has(product.product)) {
-          await this.productState(product.product);
+        const parsed = this.parseSubject(m.subject);
+        if (parsed?.kind === 'product' && !this.products.has(parsed.product)) {
+          await this.productState(parsed.product);
         }
-        this.onMessage(m);
+        this.onMessage(m, parsed);
       }
     } catch (err) {
       if (!this.abort.signal.aborted) this.fail(err);
     }
   }
 
-  private onMessage(m: JsMsg): void {
+  /** parseRawSubject, remembered: a shard sees the same few subjects all day. */
+  private parseSubject(subject: string): RawSubject | undefined {
+    if (this.rawSubjects.has(subject)) return this.rawSubjects.get(subject);
+    if (this.rawSubjects.size >= SUBJECT_MEMO_MAX) this.rawSubjects.clear();
+    const parsed = parseRawSubject(subject);
+    this.rawSubjects.set(subject, parsed);
+    return parsed;
+  }
+
+  private onMessage(m: JsMsg, parsed: RawSubject | undefined): void {
     this.metrics.hot.in.inc();
-    const parsed = parseRawSubject(m.subject);
     const headers = readRawHeaders(m);
     const state = parsed?.kind === 'product' ? this.products.get(parsed.product) : undefined;
     if (parsed?.kind !== 'product' || typeof headers === 'string' || state === undefined) {
@@ -306,8 +322,9 @@ export class ShardWorker {
   }
 
   private publish(product: string, out: Output, ackKey: number | undefined): void {
-    const subject = normSubject('coinbase', product, out.kind);
-    const chain = publishChain(product, out.kind);
+    const subjects = this.products.get(product)?.subjects ?? normSubjects(product);
+    const subject = subjects[out.kind];
+    const chain = publishChain(subjects, out.kind);
     const pubUs = nowUs();
     const headers = { [H.src]: String(out.src), [H.pubUs]: String(pubUs) };
     this.publisher
@@ -469,6 +486,7 @@ export class ShardWorker {
       dirty: false,
       resyncing: false,
       feed: undefined,
+      subjects: normSubjects(product),
     };
     this.products.set(product, state);
     this.log.info({ product, marks }, 'product state restored');
@@ -535,6 +553,15 @@ export class ShardWorker {
   }
 }
 
+export function normSubjects(product: string): Record<NormKind, string> {
+  return {
+    trade: normSubject('coinbase', product, 'trade'),
+    ticker: normSubject('coinbase', product, 'ticker'),
+    book: normSubject('coinbase', product, 'book'),
+    status: normSubject('coinbase', product, 'status'),
+  };
+}
+
 const CONN_ID = /^[0-9a-f]{32}$/;
 const UINT = /^(0|[1-9][0-9]{0,15})$/;
 
@@ -570,6 +597,6 @@ function copyHeaders(m: JsMsg, names: readonly string[]): Record<string, string>
  * not only gaps: two chains writing one subject would reorder it (a gap stored after the
  * status message that followed it) and break its expected last sequence.
  */
-export function publishChain(product: string, kind: Output['kind']): string {
-  return normSubject('coinbase', product, kind === 'status' ? 'trade' : kind);
+export function publishChain(subjects: Record<NormKind, string>, kind: NormKind): string {
+  return subjects[kind === 'status' ? 'trade' : kind];
 }

@@ -34,14 +34,19 @@ export function parseDecimal(s: unknown): ParsedDecimal | undefined {
   return { sign, int, frac };
 }
 
+// The predicates below run several times per frame: they test without building a
+// ParsedDecimal (same answers as parseDecimal; property-tested in decimal.test.ts).
+
 export function isDecimal(s: unknown): s is string {
-  return parseDecimal(s) !== undefined;
+  return typeof s === 'string' && s.length > 0 && s.length <= MAX_DECIMAL_LENGTH && DECIMAL.test(s);
 }
+
+/** A negative sign followed by zeros and a point only: a spelling of zero. */
+const NEGATIVE_ZERO = /^-[0.]*$/;
 
 /** A valid size or book price: a decimal that is not negative ("-0" is zero, so allowed). */
 export function isNonNegativeDecimal(s: unknown): s is string {
-  const d = parseDecimal(s);
-  return d !== undefined && d.sign >= 0;
+  return isDecimal(s) && (s.charCodeAt(0) !== 45 || NEGATIVE_ZERO.test(s));
 }
 
 /** True for every spelling of zero ("0", "0.0", "0.00000000", ".0", "-0"); false if invalid. */
@@ -102,7 +107,7 @@ export function compareDecimal(a: string, b: string): -1 | 0 | 1 {
  * irrelevant. Never use it to store, compare or publish a price or size. NaN if invalid.
  */
 export function approxNumber(s: string): number {
-  return parseDecimal(s) === undefined ? Number.NaN : Number(s);
+  return isDecimal(s) ? Number(s) : Number.NaN;
 }
 
 /**

@@ -1,12 +1,15 @@
-import { z } from 'zod';
 import type { Flag } from '../../common/schemas/normalized.js';
 import { isNonNegativeDecimal } from './decimal.js';
+import {
+  checkHeartbeat,
+  checkL2Update,
+  checkMatch,
+  checkSnapshot,
+  checkTicker,
+} from './exchange-schemas.js';
 import { resolveTime } from './exchange-time.js';
 import {
-  OptionalDecimal,
-  PriceSchema,
   asList,
-  canonicalId,
   describe,
   invalid,
   mapMarker,
@@ -26,79 +29,6 @@ import {
  * Field meanings follow PROTOCOL.md §1.4; quirks cite their evidence inline. messages.ts
  * turns trade and ticker results into MD_NORM messages.
  */
-
-// Venue schemas: z.object strips unknown keys, so new fields are tolerated (PROTOCOL.md §0.10).
-
-/** Exchange ids are JSON integers; digit strings are accepted too. Unsafe integers are not
- * (JSON.parse already lost their digits). */
-const IdSchema = z
-  .union([z.int().nonnegative(), z.string().regex(/^[0-9]{1,30}$/)])
-  .transform((v) => canonicalId(v));
-const OptionalId = z
-  .unknown()
-  .optional()
-  .transform((v) => {
-    const r = IdSchema.safeParse(v);
-    return r.success ? r.data : undefined;
-  });
-const SideSchema = z.enum(['buy', 'sell']);
-
-const MatchSchema = z.object({
-  type: z.enum(['match', 'last_match']),
-  product_id: z.string(),
-  trade_id: IdSchema,
-  side: SideSchema,
-  price: PriceSchema,
-  size: PriceSchema,
-  sequence: OptionalId,
-  time: z.unknown().optional(),
-});
-
-const TickerFrameSchema = z.object({
-  type: z.literal('ticker'),
-  product_id: z.string(),
-  sequence: IdSchema,
-  price: PriceSchema,
-  best_bid: PriceSchema,
-  best_ask: PriceSchema,
-  best_bid_size: OptionalDecimal,
-  best_ask_size: OptionalDecimal,
-  open_24h: OptionalDecimal,
-  high_24h: OptionalDecimal,
-  low_24h: OptionalDecimal,
-  volume_24h: OptionalDecimal,
-  volume_30d: OptionalDecimal,
-  last_size: OptionalDecimal,
-  trade_id: OptionalId,
-  side: z
-    .unknown()
-    .optional()
-    .transform((v) => (v === 'buy' || v === 'sell' ? v : undefined)),
-  time: z.unknown().optional(),
-});
-
-const HeartbeatSchema = z.object({
-  type: z.literal('heartbeat'),
-  product_id: z.string(),
-  sequence: IdSchema,
-  last_trade_id: IdSchema,
-  time: z.unknown().optional(),
-});
-
-const SnapshotSchema = z.object({
-  type: z.literal('snapshot'),
-  product_id: z.string(),
-  bids: z.array(z.unknown()),
-  asks: z.array(z.unknown()),
-  time: z.unknown().optional(),
-});
-
-const L2UpdateSchema = z.object({
-  type: z.literal('l2update'),
-  product_id: z.string(),
-  changes: z.array(z.unknown()),
-  time: z.unknown().optional(),
-});
 
 /** Frame types we publish from; every other `type` is ignored (docs overview: "Clients are
  * expected to ignore messages they do not support"). */
@@ -149,7 +79,7 @@ function mapUnsafe(frame: unknown, ctx: MapContext): MapResult {
 }
 
 function mapMatch(frame: object, ctx: MapContext): MapResult {
-  const r = MatchSchema.safeParse(frame);
+  const r = checkMatch(frame);
   if (!r.success) return schemaError(r.error);
   const f = r.data;
   const t = resolveTime(f.time, ctx);
@@ -170,7 +100,7 @@ function mapMatch(frame: object, ctx: MapContext): MapResult {
 }
 
 function mapTicker(frame: object, ctx: MapContext): MapResult {
-  const r = TickerFrameSchema.safeParse(frame);
+  const r = checkTicker(frame);
   if (!r.success) return schemaError(r.error);
   const { type: _type, product_id, time, ...f } = r.data;
   // Very old tickers had no time (PROTOCOL.md §1.4): substituted like an invalid one.
@@ -206,7 +136,7 @@ const OPTIONAL_TICKER_KEYS = [
 ] as const;
 
 function mapHeartbeat(frame: object, ctx: MapContext): MapResult {
-  const r = HeartbeatSchema.safeParse(frame);
+  const r = checkHeartbeat(frame);
   if (!r.success) return schemaError(r.error);
   const t = resolveTime(r.data.time, ctx);
   return {
@@ -221,7 +151,7 @@ function mapHeartbeat(frame: object, ctx: MapContext): MapResult {
 }
 
 function mapSnapshot(frame: object, ctx: MapContext): MapResult {
-  const r = SnapshotSchema.safeParse(frame);
+  const r = checkSnapshot(frame);
   if (!r.success) return schemaError(r.error);
   const bids: PriceLevel[] = [];
   const asks: PriceLevel[] = [];
@@ -238,7 +168,7 @@ function mapSnapshot(frame: object, ctx: MapContext): MapResult {
 }
 
 function mapL2Update(frame: object, ctx: MapContext): MapResult {
-  const r = L2UpdateSchema.safeParse(frame);
+  const r = checkL2Update(frame);
   if (!r.success) return schemaError(r.error);
   const changes: BookChange[] = [];
   let dropped = 0;

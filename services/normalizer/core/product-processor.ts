@@ -126,6 +126,8 @@ export class ProductProcessor {
   private lastBookSrc = 0;
   private lastBookTime: string | undefined;
   private lastRecvUs = 0;
+  /** The current frame's Advanced Trade ticker order, decided at its first ticker. */
+  private atOrder: 'ok' | 'stale' | undefined;
 
   constructor(
     readonly product: string,
@@ -189,18 +191,14 @@ export class ProductProcessor {
       first?.kind === 'l2update' ||
       first?.kind === 'marker';
     this.checkConnection(f, scoped, first?.kind === 'marker', r);
-    let atOrder: 'ok' | 'stale' | undefined;
-    const tickerOrder = (t: TickerResult): 'ok' | 'stale' => {
-      if (advanced) return (atOrder ??= this.atTickers.accept(f.connId, mapped.sequenceNum));
-      return t.sequence === undefined ? 'ok' : this.tickers.accept(t.sequence);
-    };
+    this.atOrder = undefined;
     for (const m of mapped.results) {
       switch (m.kind) {
         case 'trade':
           this.onTrade(m, f, nowMs, r);
           break;
         case 'ticker':
-          this.onTicker(m, f, r, tickerOrder);
+          this.onTicker(m, f, r, advanced ? mapped.sequenceNum : false);
           break;
         case 'snapshot':
         case 'l2update':
@@ -352,14 +350,15 @@ export class ProductProcessor {
     t: TickerResult,
     f: RawFrame,
     r: FrameResult,
-    order: (t: TickerResult) => 'ok' | 'stale',
+    /** The Advanced Trade frame's `sequence_num`; false for an Exchange ticker. */
+    atSequenceNum: number | undefined | false,
   ): void {
     this.noteTime(t.time, t.flags);
     if (f.src <= this.marks.ticker.src) {
       r.events.push({ kind: 'skipped_reflected' });
       return;
     }
-    if (order(t) === 'stale') {
+    if (this.tickerOrder(t, f, atSequenceNum) === 'stale') {
       r.events.push({ kind: 'stale_ticker' });
       return;
     }
@@ -382,6 +381,20 @@ export class ProductProcessor {
       src: f.src,
       ackFor: f.src,
     });
+  }
+
+  /**
+   * Exchange tickers are ordered by `sequence`, Advanced Trade ones by (connection,
+   * `sequence_num`), accepted once per frame. Asked only for a ticker not yet reflected.
+   */
+  private tickerOrder(
+    t: TickerResult,
+    f: RawFrame,
+    atSequenceNum: number | undefined | false,
+  ): 'ok' | 'stale' {
+    if (atSequenceNum !== false)
+      return (this.atOrder ??= this.atTickers.accept(f.connId, atSequenceNum));
+    return t.sequence === undefined ? 'ok' : this.tickers.accept(t.sequence);
   }
 
   private onBook(

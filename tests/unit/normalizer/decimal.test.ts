@@ -8,6 +8,7 @@ import {
   isNegative,
   isNonNegativeDecimal,
   isZero,
+  parseDecimal,
   relativeChangePct,
 } from '../../../services/normalizer/core/decimal.js';
 import { decimalArb } from './arbitraries.js';
@@ -31,6 +32,25 @@ describe('decimal strings', () => {
     expect(isNonNegativeDecimal('-0.000')).toBe(true);
     expect(isNegative('-0.0001')).toBe(true);
     expect(isNegative('-0')).toBe(false);
+  });
+
+  it('property: the allocation-free predicates agree with parseDecimal', () => {
+    const decimalish = fc.oneof(
+      decimalArb.map((d) => d.text),
+      fc.stringMatching(/^[-+0-9.eE ]{0,8}$/),
+      fc.string(),
+      fc.anything(),
+    );
+    fc.assert(
+      fc.property(decimalish, (s) => {
+        const d = parseDecimal(s);
+        expect(isDecimal(s)).toBe(d !== undefined);
+        expect(isNonNegativeDecimal(s)).toBe(d !== undefined && d.sign >= 0);
+        if (typeof s === 'string')
+          expect(approxNumber(s)).toBe(d === undefined ? Number.NaN : Number(s));
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it('knows every spelling of zero (PROTOCOL.md §0.1)', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { normSubject } from '../../../services/common/subjects.js';
-import { publishChain } from '../../../services/normalizer/shard-worker.js';
+import { normSubjects, publishChain } from '../../../services/normalizer/shard-worker.js';
 
 const kinds = ['trade', 'ticker', 'book', 'status'] as const;
 const product = fc.constantFrom('BTC-USD', 'ETH-USD', 'SOL-EUR', 'X-Y');
@@ -15,7 +15,7 @@ const product = fc.constantFrom('BTC-USD', 'ETH-USD', 'SOL-EUR', 'X-Y');
 it('gives every status message of a product its trade chain, and each other kind its own', () => {
   fc.assert(
     fc.property(product, fc.constantFrom(...kinds), (p, kind) => {
-      const chain = publishChain(p, kind);
+      const chain = publishChain(normSubjects(p), kind);
       if (kind === 'status' || kind === 'trade') {
         expect(chain).toBe(normSubject('coinbase', p, 'trade'));
       } else {
@@ -29,7 +29,7 @@ it('never shares a chain between two products', () => {
   fc.assert(
     fc.property(product, product, fc.constantFrom(...kinds), (a, b, kind) => {
       fc.pre(a !== b);
-      expect(publishChain(a, kind)).not.toBe(publishChain(b, kind));
+      expect(publishChain(normSubjects(a), kind)).not.toBe(publishChain(normSubjects(b), kind));
     }),
   );
 });
