@@ -237,8 +237,10 @@ export class ProductProcessor {
     return r;
   }
 
+  /** The reorder window: held trades and heartbeat-announced tails that are due. */
   private expireHeld(r: FrameResult, nowMs: number): void {
-    if (this.sequencer.heldCount() > 0)
+    const due = this.sequencer.nextDeadline();
+    if (due !== undefined && due <= nowMs)
       this.fromSequencer(this.sequencer.tick(nowMs), undefined, r);
   }
 
