@@ -23,7 +23,14 @@ import { sleep } from '../common/lifecycle.js';
  *   elected), on the publish and on that read: retried with backoff, same msg id and
  *   expectation, until stopped. Nothing behind it on the subject moves meanwhile.
  * - publishes sharing a chain key run one after the other even across subjects: a gap
- *   announcement (status subject) is stored before the trades that follow it.
+ *   announcement (status subject) is stored before the trades that follow it. A publish
+ *   waits for the previous one on its subject AND on its chain: a gap and another status
+ *   message are never in flight together on the status subject (both expecting the same
+ *   last sequence, one got 10071 and was taken for a second writer).
+ * - a failed publish breaks its subject and chain for good: every later publish on either
+ *   rejects with the same error, unsent. Going on stored the trades after a gap whose
+ *   publish had failed, and the restarted shard, restoring its mark from the last trade,
+ *   never announced the gap (soak seed 7, SOL-USD).
  */
 export type WrongLastOutcome = 'stored' | 'empty' | 'second_writer';
 /** How a publish whose PubAck was lost (a retry after a timeout) turned out to be stored. */
@@ -51,6 +58,8 @@ export class SerializedPublisher {
   private readonly js: JetStreamClient;
   private readonly lastSeq = new Map<string, number>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** Subjects and chains on which a publish failed: nothing more is sent on them. */
+  private readonly broken = new Map<string, Error>();
   private readonly abort = new AbortController();
   private pending = 0;
 
@@ -83,19 +92,29 @@ export class SerializedPublisher {
     chain = subject,
   ): Promise<SerializedPublishResult> {
     this.pending++;
-    const prev = this.chains.get(chain) ?? Promise.resolve();
-    const next = prev.then(
-      () => this.publishOne(subject, payload, msgId, headers),
-      () => this.publishOne(subject, payload, msgId, headers),
-    );
-    const settled = next.finally(() => {
-      this.pending--;
-      if (this.chains.get(chain) === settled) this.chains.delete(chain);
+    const keys = chain === subject ? [subject] : [subject, chain];
+    const before = keys.map((k) => this.chains.get(k) ?? Promise.resolve());
+    const next = Promise.all(before).then(() => {
+      for (const k of keys) {
+        const failed = this.broken.get(k);
+        if (failed !== undefined) throw failed;
+      }
+      return this.publishOne(subject, payload, msgId, headers);
     });
+    const settled = next
+      .catch((err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        for (const k of keys) if (!this.broken.has(k)) this.broken.set(k, e);
+        throw e;
+      })
+      .finally(() => {
+        this.pending--;
+        for (const k of keys) if (this.chains.get(k) === settled) this.chains.delete(k);
+      });
     // The chain's copy of a failure is the caller's to handle (through `next`); unhandled
     // here, it crashed the process on a second writer instead of letting it go not-ready.
     settled.catch(() => undefined);
-    this.chains.set(chain, settled);
+    for (const k of keys) this.chains.set(k, settled);
     return next;
   }
 

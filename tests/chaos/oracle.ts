@@ -43,6 +43,8 @@ export interface ProductVerdict {
   /** Ids the simulator dropped on purpose (fault_drop) within the stored range. */
   drops: number;
   violations: string[];
+  /** Trade ids named by the violations (lost, silent, wrongly announced), for explaining. */
+  suspects: number[];
 }
 
 function expand(ranges: readonly (readonly [number, number])[]): Set<number> {
@@ -126,6 +128,7 @@ export function judgeProduct(
       `${product}: gaps differ: only client [${sample(gapDiff)}], only PostgreSQL [${sample(dbGapDiff)}]`,
     );
   const gapsByCause: Partial<Record<GapCause, number>> = {};
+  const suspects = new Set<number>();
   let drops = 0;
   if (first !== undefined && last !== undefined) {
     const lost: number[] = [];
@@ -141,15 +144,17 @@ export function judgeProduct(
       if (!stored && deliveredOn.has(id) && !onlyKilled(id)) lost.push(id);
       if (gap) {
         const why = missedWhy.get(id) ?? (onlyKilled(id) ? 'killed_ingestor' : undefined);
-        if (why === undefined)
+        if (why === undefined) {
           v.push(`${product}: gap ${String(id)} announced for a delivered trade`);
-        else gapsByCause[why] = (gapsByCause[why] ?? 0) + 1;
+          suspects.add(id);
+        } else gapsByCause[why] = (gapsByCause[why] ?? 0) + 1;
       }
     }
     if (silent.length > 0)
       v.push(`${product}: trades neither stored nor announced [${sample(silent)}]`);
     if (lost.length > 0)
       v.push(`${product}: trades delivered by the simulator but not stored [${sample(lost)}]`);
+    for (const id of [...silent, ...lost].slice(0, 20)) suspects.add(id);
   }
   return {
     product,
@@ -161,6 +166,7 @@ export function judgeProduct(
     ).length,
     drops,
     violations: v,
+    suspects: [...suspects].sort((a, b) => a - b).slice(0, 20),
   };
 }
 

@@ -15,6 +15,7 @@ import { connectNats } from '../../services/common/nats.js';
 import { killAll } from '../harness/processes.js';
 import { drainDurables } from '../harness/streams.js';
 import { waitFor } from '../harness/wait.js';
+import { eventCounts, explainIds } from './explain.js';
 import { judge, openConnections, type GapCause } from './oracle.js';
 import { Observer } from './observer.js';
 import { counterValue, rssKib, startChaosRig, type ChaosRig } from './rig.js';
@@ -79,7 +80,12 @@ function usage(): never {
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
-    options: { minutes: { type: 'string' }, seed: { type: 'string' } },
+    options: {
+      minutes: { type: 'string' },
+      seed: { type: 'string' },
+      // Explain a few announced gaps even when all is well (checks the explaining itself).
+      explain: { type: 'boolean' },
+    },
     strict: true,
   });
   const minutes = Number(values.minutes ?? '2');
@@ -226,10 +232,30 @@ async function main(): Promise<number> {
       violations.push(
         `fault drops ${String(sum((v) => v.drops))} but ${String(causes.fault_drop ?? 0)} announced`,
       );
+    console.info('events logged by every incarnation (what costs or announces trades):');
+    console.info((await eventCounts(rig.services.values())).join('\n') || '  none');
     if (violations.length > 0) {
       failed = true;
       console.error(`\nVIOLATIONS (${String(violations.length)}):\n${violations.join('\n')}`);
-    } else {
+    }
+    if (violations.length > 0 || values.explain === true) {
+      console.error('the ids involved, from the simulator log and the streams:');
+      for (const v of verdicts) {
+        const sample =
+          values.explain === true
+            ? (observations.get(v.product)?.clientGaps ?? []).slice(0, 3)
+            : [];
+        const lines = await explainIds(
+          nc,
+          v.product,
+          [...new Set([...v.suspects, ...sample])],
+          log.products[v.product],
+          killedConns,
+        ).catch((err: unknown) => [`  ${v.product}: cannot explain: ${String(err)}`]);
+        if (lines.length > 0) console.error(lines.join('\n'));
+      }
+    }
+    if (violations.length === 0) {
       console.info('\nno violation: every trade once and in order, every gap a real miss');
     }
   } catch (err) {

@@ -55,6 +55,63 @@ describe('SerializedPublisher against a real nats-server', () => {
     p.stop();
   });
 
+  it('a gap and another status message at once on the status subject are both stored, in order (soak seed 7, regression)', async () => {
+    // The gap rides the trade chain, a book status its own subject's chain: both were in
+    // flight together expecting the same last sequence, one got 10071 and was taken for a
+    // second writer (the shard restarted, and the trades after a failed gap went on).
+    const outcomes: WrongLastOutcome[] = [];
+    const p = new SerializedPublisher(nc, jsm, 'MD_NORM', log, 5_000, (o) => outcomes.push(o));
+    const trade = 'md.norm.coinbase.RACE-USD.trade';
+    const status = 'md.norm.coinbase.RACE-USD.status';
+    const sent = [
+      p.publish(trade, enc.encode('t1'), 'race:t1', {}),
+      p.publish(status, enc.encode('book_invalid'), 'race:s1', {}),
+      p.publish(status, enc.encode('g2-2'), 'race:g2', {}, trade),
+      p.publish(trade, enc.encode('t3'), 'race:t3', {}),
+      p.publish(status, enc.encode('book_resynced'), 'race:s2', {}),
+    ];
+    await Promise.all(sent);
+    const stored = await readStream(nc, 'MD_NORM', 'md.norm.coinbase.RACE-USD.*');
+    expect(stored.map((m) => m.text())).toEqual([
+      't1',
+      'book_invalid',
+      'g2-2',
+      't3',
+      'book_resynced',
+    ]);
+    expect(outcomes).toEqual([]);
+    p.stop();
+  });
+
+  it('after a failed gap publish nothing later on its subject or chain is sent (soak seed 7, SOL-USD)', async () => {
+    const p = new SerializedPublisher(nc, jsm, 'MD_NORM', log);
+    const trade = 'md.norm.coinbase.BREAK-USD.trade';
+    const status = 'md.norm.coinbase.BREAK-USD.status';
+    const other = 'md.norm.coinbase.BREAK-USD.ticker';
+    // Someone else's message on the status subject: the gap's publish fails (10071, second
+    // writer). The trade after the gap must not be stored: a restart restoring its mark
+    // from the last trade would never announce the gap.
+    const h = natsHeaders();
+    h.set('Nats-Msg-Id', 'break:other');
+    await nc.request(status, enc.encode('theirs'), { headers: h, timeout: 5_000 });
+    const gap = p.publish(status, enc.encode('g2-2'), 'break:g2', {}, trade);
+    const after = p.publish(trade, enc.encode('t3'), 'break:t3', {});
+    const later = p.publish(status, enc.encode('book_invalid'), 'break:s1', {});
+    const unrelated = p.publish(other, enc.encode('tk'), 'break:tk', {});
+    await expect(gap).rejects.toBeInstanceOf(SecondWriterError);
+    await expect(after).rejects.toBeInstanceOf(SecondWriterError);
+    await expect(later).rejects.toBeInstanceOf(SecondWriterError);
+    await unrelated;
+    // Published after the failure settled: still refused.
+    await expect(p.publish(trade, enc.encode('t4'), 'break:t4', {})).rejects.toBeInstanceOf(
+      SecondWriterError,
+    );
+    const stored = await readStream(nc, 'MD_NORM', 'md.norm.coinbase.BREAK-USD.*');
+    expect(stored.map((m) => m.text())).toEqual(['theirs', 'tk']);
+    expect(p.inFlight).toBe(0);
+    p.stop();
+  });
+
   it('resolves error 10071 for a message already stored (a lost PubAck) from the last message', async () => {
     const outcomes: WrongLastOutcome[] = [];
     const p = new SerializedPublisher(nc, jsm, 'MD_NORM', log, 5_000, (o) => outcomes.push(o));

@@ -114,6 +114,12 @@ export class ProductProcessor {
   private readonly atTickers = new ConnectionOrderFilter();
   /** Per raw frame, its trades waiting in the reorder window: it is acked when none is left. */
   private readonly heldBySrc = new Map<number, number>();
+  /**
+   * Heartbeat frames whose `last_trade_id` is beyond the mark (src → id): acked once the
+   * tail up to it is resolved (the trades came, or the gap is stored), so a restart
+   * redelivers the heartbeat instead of forgetting the tail it counted.
+   */
+  private readonly heldHeartbeats = new Map<number, bigint>();
   private readonly book: L2Book;
   private readonly throttle: TopThrottle;
   private lastValidTime: string | undefined;
@@ -207,6 +213,7 @@ export class ProductProcessor {
         case 'heartbeat':
           this.noteTime(m.time, m.flags);
           this.fromSequencer(this.sequencer.heartbeat(m.lastTradeId, nowMs), f.src, r);
+          this.holdHeartbeat(f.src, m.lastTradeId);
           break;
         case 'marker':
           this.onMarker(m, f, r);
@@ -223,7 +230,7 @@ export class ProductProcessor {
     }
     // After the frame: a trade it carries takes its place before the window expires.
     this.expireHeld(r, nowMs);
-    r.held = (this.heldBySrc.get(f.src) ?? 0) > 0;
+    r.held = (this.heldBySrc.get(f.src) ?? 0) > 0 || this.heldHeartbeats.has(f.src);
     return r;
   }
 
@@ -235,8 +242,10 @@ export class ProductProcessor {
     return r;
   }
 
+  /** The reorder window: held trades and heartbeat-announced tails that are due. */
   private expireHeld(r: FrameResult, nowMs: number): void {
-    if (this.sequencer.heldCount() > 0)
+    const due = this.sequencer.nextDeadline();
+    if (due !== undefined && due <= nowMs)
       this.fromSequencer(this.sequencer.tick(nowMs), undefined, r);
   }
 
@@ -318,6 +327,14 @@ export class ProductProcessor {
             from: o.from,
             to: o.to,
           });
+          // A heartbeat waiting for this tail is acked after the gap's PubAck.
+          const gap = r.outputs.at(-1);
+          const to = BigInt(o.to);
+          for (const [hbSrc, id] of this.heldHeartbeats) {
+            if (id > to || gap === undefined) continue;
+            gap.ackFor = hbSrc;
+            break;
+          }
           break;
         }
         case 'duplicate':
@@ -332,7 +349,28 @@ export class ProductProcessor {
           assertNever(o);
       }
     }
+    this.releaseHeartbeats(currentSrc, r);
     return settled;
+  }
+
+  /** A heartbeat beyond the mark is held until the sequencer resolved the tail it counted. */
+  private holdHeartbeat(src: number, lastTradeId: string): void {
+    const hw = this.sequencer.highWater();
+    if (hw !== undefined && BigInt(lastTradeId) > BigInt(hw))
+      this.heldHeartbeats.set(src, BigInt(lastTradeId));
+  }
+
+  /** Heartbeats whose tail is resolved now: their frames are released (acked after). */
+  private releaseHeartbeats(currentSrc: number | undefined, r: FrameResult): void {
+    if (this.heldHeartbeats.size === 0) return;
+    const hw = this.sequencer.highWater();
+    if (hw === undefined) return;
+    const mark = BigInt(hw);
+    for (const [src, id] of this.heldHeartbeats) {
+      if (id > mark) continue;
+      this.heldHeartbeats.delete(src);
+      if (src !== currentSrc) r.released.push(src);
+    }
   }
 
   /** A held trade leaves the window: its frame is released when it has no other one waiting. */

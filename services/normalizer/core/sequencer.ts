@@ -6,7 +6,9 @@
  * gap), and trades held back while the next expected id (hw + 1) is missing. A held
  * trade waits at most `windowMs`, and at most `windowMsgs` trades are held; past either
  * bound the missing ids below it are announced as a gap and the held trades released in
- * order. Invariant: the outputs' id ranges (emit = [id, id], gap = [from, to]) are
+ * order. A heartbeat's `last_trade_id` beyond the mark is held the same way: the feed may
+ * send a trade after a heartbeat that counts it (Coinbase does not promise order across
+ * channels), so its missing tail is announced only once the window passed. Invariant: the outputs' id ranges (emit = [id, id], gap = [from, to]) are
  * contiguous and strictly increasing from the first trade (or the restored mark) on.
  *
  * Ids are decimal-integer strings (trade ids outgrow 2^53 eventually) compared as BigInt.
@@ -51,8 +53,11 @@ export class TradeSequencer<P> {
   private hw: bigint | undefined;
   /** Sorted by id, all > hw + 1 (hw + 1 itself is the missing one). */
   private held: Held<P>[] = [];
-  /** A heartbeat's last_trade_id to announce once the held trades are resolved. */
-  private trailing: bigint | undefined;
+  /**
+   * Heartbeats' `last_trade_id`s beyond the mark, ascending by id, each with when it came:
+   * the tail up to one is announced once its window passed and no trade is held.
+   */
+  private trailing: { id: bigint; atMs: number }[] = [];
   /** Announced gaps, ascending and disjoint, the most recent `gapMemory` of them. */
   private gaps: [bigint, bigint][] = [];
 
@@ -69,7 +74,7 @@ export class TradeSequencer<P> {
   restore(highWater: string | undefined): void {
     this.hw = highWater === undefined ? undefined : parseTradeId(highWater);
     this.held = [];
-    this.trailing = undefined;
+    this.trailing = [];
     this.gaps = [];
   }
 
@@ -82,12 +87,13 @@ export class TradeSequencer<P> {
     return this.held.length;
   }
 
-  /** When `tick` next has something to release (the shell's timer); undefined if nothing held. */
+  /** When `tick` next has something to release (the shell's timer); undefined if nothing waits. */
   nextDeadline(): number | undefined {
-    if (this.held.length === 0) return undefined;
     let min = Number.POSITIVE_INFINITY;
     for (const h of this.held) min = Math.min(min, h.atMs);
-    return min + this.windowMs;
+    const t = this.trailing[0];
+    if (t !== undefined) min = Math.min(min, t.atMs);
+    return min === Number.POSITIVE_INFINITY ? undefined : min + this.windowMs;
   }
 
   /**
@@ -116,7 +122,7 @@ export class TradeSequencer<P> {
     if (id === hw + 1n) {
       this.emit({ id, payload, atMs: nowMs }, out);
       this.drain(out);
-      this.settleTrailing(out);
+      this.settleTrailing(nowMs, out);
       return;
     }
     const at = this.search(id);
@@ -130,7 +136,7 @@ export class TradeSequencer<P> {
       if (first === undefined) break;
       this.releaseThrough(first.id, out);
     }
-    this.settleTrailing(out);
+    this.settleTrailing(nowMs, out);
   }
 
   /** Releases the held trades whose window has passed. */
@@ -142,7 +148,9 @@ export class TradeSequencer<P> {
 
   /**
    * A heartbeat's `last_trade_id`: trades up to it exist. Beyond the mark, the missing tail
-   * is announced at once when nothing is held, else once the held trades are resolved.
+   * waits like a held trade: it is announced once `windowMs` passed and the held trades are
+   * resolved, unless the trades arrive first (a trade sent after the heartbeat that counts
+   * it, e.g. reordered by the feed, is not called missing and then refused as late).
    * Ignored before the first trade (no mark to measure from).
    */
   heartbeat(lastTradeId: string, nowMs: number): SeqOutput<P>[] {
@@ -150,8 +158,18 @@ export class TradeSequencer<P> {
     const out: SeqOutput<P>[] = [];
     this.expire(nowMs, out);
     if (this.hw === undefined || id <= this.hw) return out;
-    this.trailing = this.trailing === undefined || id > this.trailing ? id : this.trailing;
-    this.settleTrailing(out);
+    const newest = this.trailing.at(-1);
+    if (newest === undefined || id > newest.id) {
+      this.trailing.push({ id, atMs: nowMs });
+      // Bounded like the held trades: past it, the oldest marks merge into the next one,
+      // which keeps the oldest deadline.
+      const cap = Math.max(this.windowMsgs, 1);
+      const oldest = this.trailing[0]?.atMs ?? nowMs;
+      if (this.trailing.length > cap) this.trailing.splice(0, this.trailing.length - cap);
+      const first = this.trailing[0];
+      if (first !== undefined) first.atMs = Math.min(first.atMs, oldest);
+    }
+    this.settleTrailing(nowMs, out);
     return out;
   }
 
@@ -162,9 +180,8 @@ export class TradeSequencer<P> {
         through = h.id;
       }
     }
-    if (through === undefined) return;
-    this.releaseThrough(through, out);
-    this.settleTrailing(out);
+    if (through !== undefined) this.releaseThrough(through, out);
+    this.settleTrailing(nowMs, out);
   }
 
   /** Resolves every id up to `through` (a held id): gaps for the missing, held ones emitted;
@@ -194,11 +211,22 @@ export class TradeSequencer<P> {
     if (n > 0) this.held.splice(0, n);
   }
 
-  private settleTrailing(out: SeqOutput<P>[]): void {
-    if (this.held.length > 0 || this.trailing === undefined) return;
-    if (this.hw !== undefined && this.trailing > this.hw)
-      this.announce(this.hw + 1n, this.trailing, out);
-    this.trailing = undefined;
+  /** Announces the tail up to the newest heartbeat mark whose window passed, once nothing is held. */
+  private settleTrailing(nowMs: number, out: SeqOutput<P>[]): void {
+    const hw = this.hw;
+    if (hw === undefined) return;
+    let n = 0;
+    while (n < this.trailing.length && (this.trailing[n]?.id ?? 0n) <= hw) n++;
+    if (n > 0) this.trailing.splice(0, n);
+    if (this.held.length > 0) return;
+    let due = -1;
+    this.trailing.forEach((t, i) => {
+      if (nowMs - t.atMs >= this.windowMs) due = i;
+    });
+    const through = this.trailing[due];
+    if (through === undefined) return;
+    this.trailing.splice(0, due + 1);
+    this.announce(hw + 1n, through.id, out);
   }
 
   private emit(h: Held<P>, out: SeqOutput<P>[]): void {

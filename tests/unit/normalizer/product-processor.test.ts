@@ -115,6 +115,38 @@ describe('ProductProcessor', () => {
     expect(p.onFrame(frame(match(2), 1), 1_001).events).toEqual([{ kind: 'late_trade' }]);
   });
 
+  it('a heartbeat beyond the mark waits the window: the reordered match fills it, the frame is released', () => {
+    src = 0;
+    const p = new ProductProcessor('BTC-USD', OPTS);
+    const heartbeat = (last: number, seq: number) =>
+      frame({ type: 'heartbeat', last_trade_id: last, sequence: 1 }, seq);
+    run(p, [frame(marker('connected'), 1), frame(match(1), 1)]);
+    const hb = p.onFrame(heartbeat(2, 2), 0);
+    expect(hb.held).toBe(true);
+    expect(hb.outputs).toEqual([]);
+    const hbSrc = src;
+    const fill = p.onFrame(frame(match(2), 2), 5);
+    expect(fill.outputs.map((o) => o.msgId)).toEqual(['coinbase:BTC-USD:trade:2']);
+    expect(fill.released).toEqual([hbSrc]);
+    expect(p.tick(1_000).outputs).toEqual([]);
+  });
+
+  it('a heartbeat whose tail never comes: the gap after the window, the frame acked after the gap', () => {
+    src = 0;
+    const p = new ProductProcessor('BTC-USD', OPTS);
+    run(p, [
+      frame(marker('connected'), 1),
+      frame(match(1), 1),
+      frame({ type: 'heartbeat', last_trade_id: 3, sequence: 1 }, 2),
+    ]);
+    const hbSrc = src;
+    expect(p.tick(249).outputs).toEqual([]);
+    const t = p.tick(250);
+    expect(t.outputs.map((o) => o.msgId)).toEqual(['coinbase:BTC-USD:gap:2-3']);
+    expect(t.outputs[0]?.ackFor).toBe(hbSrc);
+    expect(t.released).toEqual([hbSrc]);
+  });
+
   it('after a restart skips what MD_NORM already reflects and announces the book invalid', () => {
     src = 0;
     const restored: ProductMarks = {
