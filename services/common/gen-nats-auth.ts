@@ -31,7 +31,7 @@ export function deploymentAuthFile(shards: number): string {
   return [
     `# Generated from services/common/permissions.ts for SHARDS=${String(shards)} by`,
     '# `make k8s-nats-auth`; do not edit (tests/k8s compares it with the generator).',
-    '# Passwords come from the server\'s environment: the Secret ledgerflux-nats.',
+    "# Passwords come from the server's environment: the Secret ledgerflux-nats.",
     deploymentAuthorization(shards),
   ].join('\n');
 }

@@ -73,7 +73,8 @@ export function checkSecretAccess(objects: readonly K8sObject[]): string[] {
         if (key === undefined) continue;
         const may = readers.get(key);
         if (may === undefined) {
-          if (isPasswordKey(key)) problems.push(`${where}: ${e.name} reads unknown password ${key}`);
+          if (isPasswordKey(key))
+            problems.push(`${where}: ${e.name} reads unknown password ${key}`);
         } else if (!may.has(w.name)) {
           problems.push(`${where}: ${e.name} reads ${key}, which is not ${w.name}'s`);
         }
@@ -109,7 +110,7 @@ export function checkNatsCredentials(objects: readonly K8sObject[]): string[] {
   const serverEnv = resolvedEnv(objects, nats, server);
   const fromSecret = (c: IContainer, name: string) =>
     (c.env ?? []).find((e) => e.name === name)?.valueFrom?.secretKeyRef;
-  for (const m of (files[AUTH_FILE] ?? '').matchAll(/\$(\w+)/g)) {
+  for (const m of (files[AUTH_FILE] ?? '').matchAll(/^\s*password: \$(\w+)$/gm)) {
     const name = m[1] as string;
     if (fromSecret(server, name) === undefined)
       problems.push(`StatefulSet/nats: ${name} (${AUTH_FILE}) is not set from a Secret`);
