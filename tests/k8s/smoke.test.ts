@@ -338,6 +338,15 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
       await db.end();
     }
 
+    // The run needed nothing its users may not do: no server refused a subject so far
+    // (below, the refusals are logged there).
+    const violations = async () => {
+      const texts = await Promise.all(
+        nats.map((n) => readFile(path.join(n.dir, 'nats.log'), 'utf8')),
+      );
+      return texts.flatMap((t) => t.split('\n').filter((l) => /violation/i.test(l)));
+    };
+    expect(await violations()).toEqual([]);
     // Each credential is refused what is not its job (the positive proof is the run above).
     const servers = clientUrls(nats);
     const silent = createLogger('k8s-smoke', 'silent');
@@ -373,6 +382,7 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
     } finally {
       await Promise.all([gatewayNc.close(), ingestorNc.close()]);
     }
+    expect((await violations()).join('\n')).toMatch(/Publish Violation.*md\.raw/);
     // The readers' logins (the gateway's, Grafana's data source) read and cannot write.
     const gatewayPod = pods.find((x) => x.command === 'gateway');
     const grafana = workloads(objects).find((w) => w.name === 'grafana');
