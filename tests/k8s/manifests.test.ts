@@ -17,17 +17,8 @@ import {
   checkStreamReplicas,
   NAMESPACE,
 } from './checks.js';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { streamConfigs } from '../../services/common/topology.js';
-import {
-  checkDbLogins,
-  checkNatsCredentials,
-  checkSecretAccess,
-  checkSecretValues,
-  imageContextFiles,
-} from './credentials.js';
-import { dataOf, sharedConfig } from './env.js';
+import { sharedConfig } from './env.js';
 import { unknownFields, validateModel } from './models.js';
 import {
   clusterSecrets,
@@ -37,7 +28,6 @@ import {
   objectId,
   OVERLAYS,
   renderOverlay,
-  ROOT,
   SERVICE_OVERLAYS,
   workloads,
   type K8sObject,
@@ -56,10 +46,6 @@ function unwrapSecretData(o: K8sObject): K8sObject {
 
 /** Each overlay's objects with the Secrets it expects in the cluster (render.ts). */
 const rendered = new Map<Overlay, K8sObject[]>();
-/** What `kubectl kustomize` alone renders (what is in git). */
-const renderedOnly = new Map<Overlay, K8sObject[]>();
-/** Every file the image build may copy, path → text. */
-let imageFiles = new Map<string, string>();
 const objectsOf = (overlay: Overlay): K8sObject[] => {
   const objects = rendered.get(overlay);
   if (objects === undefined) throw new Error(`${overlay} was not rendered`);
@@ -84,14 +70,8 @@ const artifactImages = (overlay: Overlay): string[] =>
 
 beforeAll(async () => {
   await kubectl();
-  for (const overlay of OVERLAYS) {
-    const objects = await renderOverlay(overlay);
-    renderedOnly.set(overlay, objects);
-    rendered.set(overlay, [...objects, ...(await clusterSecrets(overlay))]);
-  }
-  imageFiles = new Map(
-    imageContextFiles().map((f) => [f, readFileSync(path.join(ROOT, f), 'latin1')]),
-  );
+  for (const overlay of OVERLAYS)
+    rendered.set(overlay, [...(await renderOverlay(overlay)), ...(await clusterSecrets(overlay))]);
 });
 
 describe.each(OVERLAYS)('overlay %s', (overlay) => {
@@ -167,19 +147,6 @@ describe.each(OVERLAYS)('overlay %s', (overlay) => {
   test("Grafana's environment and mounts match its provisioning files", () => {
     expect(checkGrafana(objectsOf(overlay))).toEqual([]);
   });
-
-  test('each pod reads only its own passwords, one Secret key at a time', () => {
-    expect(checkSecretAccess(objectsOf(overlay))).toEqual([]);
-  });
-
-  test('NATS runs the generated users of its SHARDS; each service is its own user', () => {
-    expect(checkNatsCredentials(objectsOf(overlay))).toEqual([]);
-  });
-
-  test('no password is in a ConfigMap, another object or a file the image copies', () => {
-    expect(imageFiles.size).toBeGreaterThan(100);
-    expect(checkSecretValues(objectsOf(overlay), imageFiles)).toEqual([]);
-  });
 });
 
 describe.each(SERVICE_OVERLAYS)('services of overlay %s', (overlay) => {
@@ -194,51 +161,6 @@ describe.each(SERVICE_OVERLAYS)('services of overlay %s', (overlay) => {
 
   test('stream replicas match the NATS servers, routes name every pod', () => {
     expect(checkStreamReplicas(objectsOf(overlay))).toEqual([]);
-  });
-
-  test('migrate creates the database logins the snapshotter, the gateway and Grafana use', () => {
-    expect(checkDbLogins(objectsOf(overlay))).toEqual([]);
-  });
-});
-
-describe('Secrets', () => {
-  const secretsOf = (objects: readonly K8sObject[]) => objects.filter((o) => o.kind === 'Secret');
-
-  test('dev and infra ship only Secrets labelled development-only', () => {
-    for (const overlay of ['dev', 'infra'] as const) {
-      const secrets = secretsOf(renderedOnly.get(overlay) ?? []);
-      expect(secrets.map((o) => o.metadata.name.replace(/-[a-z0-9]{10}$/, '')).sort()).toEqual([
-        'grafana-admin',
-        'ledgerflux-db-logins',
-        'ledgerflux-nats',
-        'ledgerflux-postgres',
-      ]);
-      for (const o of secrets)
-        expect(o.metadata.labels?.['ledgerflux.io/dev-only'], objectId(o)).toBe('true');
-    }
-  });
-
-  test('prod renders no Secret; secrets.sh makes each one it references, with fresh passwords', async () => {
-    expect(secretsOf(renderedOnly.get('prod') ?? [])).toEqual([]);
-    const referenced = new Set(
-      workloads(objectsOf('prod')).flatMap((w) =>
-        [...containersOf(w).init, ...containersOf(w).main].flatMap((c) =>
-          (c.env ?? []).flatMap((e) => e.valueFrom?.secretKeyRef?.name ?? []),
-        ),
-      ),
-    );
-    const made = secretsOf(objectsOf('prod'));
-    expect(made.map((o) => o.metadata.name).sort()).toEqual([...referenced].sort());
-    // Another run: every password differs from the first run's, and from the others.
-    const passwords = (secrets: readonly K8sObject[]) =>
-      secrets.flatMap((o) =>
-        Object.entries(dataOf(o)).flatMap(([k, v]) => (/PASSWORD/.test(k) ? [v] : [])),
-      );
-    const first = passwords(made);
-    const second = passwords(await clusterSecrets('prod'));
-    expect(first.length).toBe(11);
-    expect(new Set([...first, ...second]).size).toBe(first.length * 2);
-    for (const p of first) expect(p).toMatch(/^[A-Za-z][A-Za-z0-9]{31}$/);
   });
 });
 
@@ -556,92 +478,6 @@ describe('the checks catch broken manifests', () => {
       `max_file_store ${String(8 * 1024 ** 3)} does not fit the volume (5Gi)`,
     ]);
     expect(checkStorage(objectsOf('dev'), 9 * 1024 ** 3).join()).toMatch(/streams may hold/);
-  });
-
-  test("a service given another user's NATS password, or every key of a Secret", () => {
-    const objects = broken('dev', (o) => {
-      const ref = container(o, 'gateway').env?.find((e) => e.name === 'NATS_PASSWORD')?.valueFrom
-        ?.secretKeyRef;
-      if (ref !== undefined) ref.key = 'NATS_PASSWORD_INGESTOR';
-      const nats = o.find(
-        (x) => x.kind === 'Secret' && x.metadata.name.startsWith('ledgerflux-nats'),
-      );
-      container(o, 'ingestor').envFrom = [{ secretRef: { name: nats?.metadata.name ?? '' } }];
-    });
-    expect(checkSecretAccess(objects)).toEqual([
-      "Deployment/gateway/gateway: NATS_PASSWORD reads NATS_PASSWORD_INGESTOR, which is not gateway's",
-      expect.stringMatching(
-        /^Deployment\/ingestor\/ingestor: takes every key of Secret ledgerflux-nats-/,
-      ),
-    ]);
-    expect(checkNatsCredentials(objects)).toEqual([
-      expect.stringMatching(
-        /^Deployment\/gateway\/gateway: NATS_PASSWORD is ledgerflux-nats-\w+\/NATS_PASSWORD_INGESTOR, not the server's NATS_PASSWORD_GATEWAY$/,
-      ),
-    ]);
-  });
-
-  test('an auth.conf edited by hand; a user without its password in the NATS pod', () => {
-    const objects = broken('prod', (o) => {
-      const cm = o.find(
-        (x) => x.kind === 'ConfigMap' && x.metadata.name.startsWith('nats-config-'),
-      );
-      const data = cm?.data as Record<string, string>;
-      data['auth.conf'] = (data['auth.conf'] ?? '').replace(
-        '"md.norm.>", ',
-        '"md.norm.>", "md.raw.>", ',
-      );
-      const c = container(o, 'nats');
-      c.env = c.env?.filter((e) => e.name !== 'NATS_PASSWORD_DLQ');
-    });
-    expect(checkNatsCredentials(objects)).toEqual([
-      'auth.conf differs from the generator for SHARDS=3: run `make k8s-nats-auth`',
-      'StatefulSet/nats: NATS_PASSWORD_DLQ (auth.conf) is not set from a Secret',
-    ]);
-  });
-
-  test("the snapshotter on the gateway's login; migrate without the Grafana password", () => {
-    const objects = broken('prod', (o) => {
-      const url = container(o, 'snapshotter').env?.find((e) => e.name === 'DATABASE_URL');
-      if (url?.value !== undefined)
-        url.value = url.value.replace('ledgerflux_snapshotter', 'ledgerflux_gateway');
-      const c = container(o, 'migrate');
-      c.env = c.env?.filter((e) => e.name !== 'GRAFANA_DB_PASSWORD');
-    });
-    expect(checkDbLogins(objects)).toEqual([
-      'snapshotter does not connect as ledgerflux_snapshotter with its password',
-      'migrate is not given GRAFANA_DB_PASSWORD',
-    ]);
-  });
-
-  test('a password in a ConfigMap or an image file, or one nats-server would cut short', () => {
-    const gateway = dataOf(
-      objectsOf('dev').find((o) => o.metadata.name.startsWith('ledgerflux-db-logins')) as K8sObject,
-    ).GATEWAY_DB_PASSWORD as string;
-    const objects = broken('dev', (o) => {
-      const cm = o.find(
-        (x) => x.kind === 'ConfigMap' && x.metadata.name.startsWith('ledgerflux-config-'),
-      );
-      (cm?.data as Record<string, string>).DATABASE_URL =
-        `postgres://ledgerflux_gateway:${gateway}@postgres/ledgerflux`;
-      const nats = o.find(
-        (x) => x.kind === 'Secret' && x.metadata.name.startsWith('ledgerflux-nats'),
-      );
-      (nats?.data as Record<string, string>).NATS_PASSWORD_DLQ =
-        Buffer.from('abc,def-ghijkl').toString('base64');
-    });
-    const files = new Map([['docs/example.md', `login: ${gateway}`]]);
-    expect(checkSecretValues(objects, files)).toEqual([
-      expect.stringMatching(
-        /^Secret\/ledgerflux-db-logins-\w+ GATEWAY_DB_PASSWORD: its value is in ConfigMap\/ledgerflux-config-\w+$/,
-      ),
-      expect.stringMatching(
-        /^Secret\/ledgerflux-db-logins-\w+ GATEWAY_DB_PASSWORD: its value is in docs\/example\.md$/,
-      ),
-      expect.stringMatching(
-        /^Secret\/ledgerflux-nats-\w+ NATS_PASSWORD_DLQ: not a letter and 11 or more/,
-      ),
-    ]);
   });
 
   test('Grafana without a data-source variable', () => {

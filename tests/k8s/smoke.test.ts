@@ -1,12 +1,9 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import postgres from 'postgres';
 import { afterEach, describe, expect, test } from 'vitest';
-import { createLogger } from '../../services/common/logger.js';
-import { connectNats } from '../../services/common/nats.js';
 import { startSimulator, type Simulator } from '../../services/sim/server.js';
 import { postgresBindir } from '../harness/binaries.js';
 import { freePort } from '../harness/free-port.js';
@@ -20,11 +17,9 @@ import {
   waitUntilReady,
   type TrackedProcess,
 } from '../harness/processes.js';
-import { natsLoginOf } from './credentials.js';
 import {
   checkServiceEnv,
   containerEnv,
-  dataOf,
   expansionHelpers,
   podsOf,
   sharedConfig,
@@ -32,6 +27,12 @@ import {
 } from './env.js';
 import { DB_LOGINS } from '../../services/migrate/db-logins.js';
 import { clientUrls, startOverlayNats, stopLocalNats, type LocalNatsServer } from './local-nats.js';
+import {
+  expectNatsRefusals,
+  expectNoPasswordIn,
+  expectReadOnlyLogins,
+  natsViolations,
+} from './refusals.js';
 import {
   containersOf,
   ledgerfluxContainers,
@@ -196,23 +197,6 @@ async function initPostgres(objects: K8sObject[], pg: PgCluster): Promise<void> 
   expect(stdout).toMatch(/accepting connections/);
 }
 
-/** The message of what `attempt` throws (a refusal), or 'accepted'. */
-async function refusal(attempt: () => Promise<unknown>): Promise<string> {
-  try {
-    await attempt();
-    return 'accepted';
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  }
-}
-
-/** Every password of the overlay's Secrets (the deployment's, for prod). */
-function passwordsOf(objects: readonly K8sObject[]): string[] {
-  return objects
-    .filter((o) => o.kind === 'Secret')
-    .flatMap((o) => Object.entries(dataOf(o)).flatMap(([k, v]) => (/PASSWORD/.test(k) ? [v] : [])));
-}
-
 let cleanup: (() => Promise<void>)[] = [];
 
 afterEach(async () => {
@@ -338,51 +322,10 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
       await db.end();
     }
 
-    // The run needed nothing its users may not do: no server refused a subject so far
-    // (below, the refusals are logged there).
-    const violations = async () => {
-      const texts = await Promise.all(
-        nats.map((n) => readFile(path.join(n.dir, 'nats.log'), 'utf8')),
-      );
-      return texts.flatMap((t) => t.split('\n').filter((l) => /violation/i.test(l)));
-    };
-    expect(await violations()).toEqual([]);
+    // The run needed nothing its users may not do: no server refused a subject so far.
+    expect(await natsViolations(nats)).toEqual([]);
     // Each credential is refused what is not its job (the positive proof is the run above).
-    const servers = clientUrls(nats);
-    const silent = createLogger('k8s-smoke', 'silent');
-    const asUser = (command: string) =>
-      connectNats({
-        servers,
-        name: `k8s-${command}`,
-        log: silent,
-        ...natsLoginOf(objects, command),
-      });
-    expect(await refusal(() => connectNats({ servers, name: 'anonymous', log: silent }))).toMatch(
-      /authorization violation/i,
-    );
-    const gatewayNc = await asUser('gateway');
-    const ingestorNc = await asUser('ingestor');
-    try {
-      expect(
-        await refusal(() =>
-          jetstream(gatewayNc, { timeout: 5_000 }).publish(
-            `md.raw.coinbase.0.${product}`,
-            'forged',
-          ),
-        ),
-      ).toMatch(/permissions violation/i);
-      const gatewayJsm = await jetstreamManager(gatewayNc, { timeout: 5_000 });
-      expect(
-        await refusal(() => gatewayJsm.streams.add({ name: 'EVIL', subjects: ['evil.>'] })),
-      ).toMatch(/permissions violation/i);
-      const ingestorJsm = await jetstreamManager(ingestorNc, { timeout: 5_000 });
-      expect(await refusal(() => ingestorJsm.streams.getMessage('MD_NORM', { seq: 1 }))).toMatch(
-        /permissions violation/i,
-      );
-    } finally {
-      await Promise.all([gatewayNc.close(), ingestorNc.close()]);
-    }
-    expect((await violations()).join('\n')).toMatch(/Publish Violation.*md\.raw/);
+    await expectNatsRefusals(objects, nats, product);
     // The readers' logins (the gateway's, Grafana's data source) read and cannot write.
     const gatewayPod = pods.find((x) => x.command === 'gateway');
     const grafana = workloads(objects).find((w) => w.name === 'grafana');
@@ -398,24 +341,7 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
     const grafanaUrl = new URL(gatewayUrl ?? '');
     grafanaUrl.username = gf.LEDGERFLUX_GRAFANA_PG_USER ?? '';
     grafanaUrl.password = gf.LEDGERFLUX_GRAFANA_PG_PASSWORD ?? '';
-    for (const url of [gatewayUrl ?? '', grafanaUrl.toString()]) {
-      const reader = postgres(url, { max: 1, onnotice: () => undefined });
-      try {
-        const [row] = await reader<{ n: number }[]>`select count(*)::int as n from trades`;
-        expect(row?.n).toBeGreaterThan(0);
-        expect(await refusal(() => reader`delete from trades where product = ${product}`)).toMatch(
-          /permission denied/,
-        );
-      } finally {
-        await reader.end();
-      }
-    }
-    // And PostgreSQL does ask for the password.
-    const wrong = new URL(gatewayUrl ?? '');
-    wrong.password = 'not-the-password';
-    const guess = postgres(wrong.toString(), { max: 1, onnotice: () => undefined });
-    expect(await refusal(() => guess`select 1`)).toMatch(/password authentication failed/);
-    await guess.end();
+    await expectReadOnlyLogins([gatewayUrl ?? '', grafanaUrl.toString()], product);
 
     // SIGTERM, as the kubelet sends it: each exits 0 within the pod's grace period.
     const exits = await Promise.all(
@@ -438,12 +364,7 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
       ...nats.map((n) => path.join(n.dir, 'nats.log')),
     ];
     expect(logs.length).toBe(started.length + 1 + nats.length);
-    const passwords = passwordsOf(objects);
-    expect(passwords.length).toBe(11);
-    for (const file of logs) {
-      const text = await readFile(file, 'utf8');
-      for (const pw of passwords) expect(text.includes(pw), `a password in ${file}`).toBe(false);
-    }
+    await expectNoPasswordIn(logs, objects);
     console.log(
       `${overlay}: migrate + ${String(started.length)} pods (${started.map((s) => s.name).join(', ')}) ready ${String(readyMs)} ms after the render, on ${String(nats.length)} nats-server(s)`,
     );
