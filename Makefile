@@ -137,7 +137,7 @@ up: ## minikube (started if not running) + `skaffold run`: the whole pipeline on
 	@$(NEED_MINIKUBE); $(NEED_SKAFFOLD); $(NEED_KUBECTL)
 	$(MINIKUBE_UP)
 	skaffold run$(SKAFFOLD_PROFILE)
-	@echo 'deployed to namespace $(NAMESPACE): make status, make gateway-ui, make grafana (admin/admin)'
+	@echo 'deployed to namespace $(NAMESPACE): make status, make gateway-ui, make grafana'
 
 .PHONY: down
 down: ## remove everything skaffold deployed (minikube keeps running)
@@ -156,7 +156,7 @@ logs: ## follow every pod's logs; `make logs SERVICE=gateway` for one service
 		-l $(if $(SERVICE),app.kubernetes.io/name=$(SERVICE),app.kubernetes.io/part-of=ledgerflux)
 
 .PHONY: grafana
-grafana: ## Grafana at http://127.0.0.1:3000/ (dev: admin/admin)
+grafana: ## Grafana at http://127.0.0.1:3000/ (dev: admin / dev-only-grafana-admin)
 	@$(NEED_KUBECTL)
 	@echo 'Grafana: http://127.0.0.1:3000/ (Ctrl-C stops the port-forward)'
 	kubectl -n $(NAMESPACE) port-forward service/grafana 3000:3000
@@ -183,6 +183,21 @@ skaffold-dev: ## hot reload: `skaffold dev`, saved .ts files restart their servi
 skaffold-run: ## build and deploy once to the current cluster (PROFILE=prod for the prod overlay)
 	@$(NEED_SKAFFOLD); $(NEED_KUBECTL)
 	skaffold run$(SKAFFOLD_PROFILE)
+
+# The NATS authorization blocks of the ConfigMaps, for each overlay's SHARDS (its
+# kustomization's ledgerflux-config), rendered from services/common/permissions.ts.
+shards_of = $(shell sed -n 's/^ *- SHARDS=\([0-9]*\)$$/\1/p' $(1))
+GEN_NATS_AUTH = node --import tsx services/common/gen-nats-auth.ts --file --shards
+.PHONY: k8s-nats-auth
+k8s-nats-auth: install ## regenerate k8s/**/auth.conf (NATS users and permissions) from permissions.ts
+	$(GEN_NATS_AUTH) $(call shards_of,k8s/base/kustomization.yaml) > k8s/base/nats/auth.conf
+	$(GEN_NATS_AUTH) $(call shards_of,k8s/overlays/prod/kustomization.yaml) > k8s/overlays/prod/auth.conf
+
+.PHONY: k8s-secrets
+k8s-secrets: ## prod: create the Secrets with random passwords in the current cluster (once; never rotates)
+	@$(NEED_KUBECTL)
+	kubectl create namespace $(NAMESPACE) --dry-run=client -o yaml | kubectl apply -f -
+	k8s/overlays/prod/secrets.sh | kubectl -n $(NAMESPACE) create -f -
 
 .PHONY: compose-up
 compose-up: ## infrastructure only (NATS, PostgreSQL, Prometheus, Grafana) via minikube + skaffold

@@ -74,7 +74,8 @@ export default defineConfig({
           include: ['tests/k8s/**/*.test.ts'],
           environment: 'node',
           // No shared PostgreSQL: the smoke run initialises a private cluster as the
-          // postgres image would (roles created cluster-wide by the overlay's init script).
+          // postgres image would (its owner asked for a password, as are the logins the
+          // migrate Job creates cluster-wide).
           setupFiles: ['tests/harness/cleanup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,

@@ -6,6 +6,7 @@ import type { IServiceSpec } from 'kubernetes-models/v1/ServiceSpec';
 import {
   checkServiceEnv,
   containerEnv,
+  expansionHelpers,
   podsOf,
   serviceLinks,
   sharedConfig,
@@ -173,12 +174,23 @@ export function checkServiceContainers(objects: readonly K8sObject[]): string[] 
       const where = `${pod.name}/${c.name}`;
       const resolved = containerEnv(objects, c, pod);
       problems.push(...resolved.problems);
-      const { problems: envProblems, config } = checkServiceEnv(command, resolved.env, where);
+      const helpers = expansionHelpers(c);
+      const { problems: envProblems, config } = checkServiceEnv(
+        command,
+        resolved.env,
+        where,
+        helpers,
+      );
       problems.push(...envProblems);
       if (w.template.spec?.enableServiceLinks !== false) {
         // The kubelet's link variables come first, the container's own override them.
         const withLinks = { ...serviceLinks(objects), ...resolved.env };
-        const parsed = checkServiceEnv(command, withLinks, `${where} (with service links)`);
+        const parsed = checkServiceEnv(
+          command,
+          withLinks,
+          `${where} (with service links)`,
+          helpers,
+        );
         problems.push(...parsed.problems.filter((p) => !/ sets \w+, which /.test(p)));
       }
       if (w.kind === 'Job' || config === undefined) continue;
@@ -391,15 +403,21 @@ export function checkImages(objects: readonly K8sObject[], artifacts: readonly s
 
 // --- NATS topology ----------------------------------------------------------------------
 
-/** The nats.conf a NATS pod mounts (the ConfigMap behind its /etc/nats volume). */
-export function natsConf(objects: readonly K8sObject[]): string {
+/** The files a NATS pod mounts at /etc/nats (the ConfigMap behind its config volume). */
+export function natsConfigFiles(objects: readonly K8sObject[]): Record<string, string> {
   const sts = workloads(objects).find((w) => w.name === 'nats');
   const volume =
     sts === undefined ? undefined : podSpec(sts).volumes?.find((v) => v.name === 'config');
   const cm = objects.find(
     (o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name,
   );
-  const conf = (cm?.data as Record<string, string> | undefined)?.['nats.conf'];
+  if (cm === undefined) throw new Error('no ConfigMap mounted by StatefulSet/nats');
+  return (cm.data ?? {}) as Record<string, string>;
+}
+
+/** The nats.conf a NATS pod runs. */
+export function natsConf(objects: readonly K8sObject[]): string {
+  const conf = natsConfigFiles(objects)['nats.conf'];
   if (conf === undefined) throw new Error('no nats.conf mounted by StatefulSet/nats');
   return conf;
 }

@@ -38,12 +38,16 @@ export function podsOf(w: Workload): Pod[] {
   }));
 }
 
-function dataOf(o: K8sObject): Record<string, string> {
+/** A ConfigMap's or Secret's keys and values (a Secret's `stringData` wins, as the API merges it). */
+export function dataOf(o: K8sObject): Record<string, string> {
   if (o.kind === 'Secret') {
     const data = (o.data ?? {}) as Record<string, string>;
-    return Object.fromEntries(
-      Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
-    );
+    return {
+      ...Object.fromEntries(
+        Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+      ),
+      ...((o.stringData ?? {}) as Record<string, string>),
+    };
   }
   return (o.data ?? {}) as Record<string, string>;
 }
@@ -111,14 +115,28 @@ export function containerEnv(
 }
 
 /**
+ * Variables a container sets only to be expanded into another one's value (`$(NAME)`):
+ * a password from a Secret key that becomes part of DATABASE_URL. The service does not
+ * read them, and need not.
+ */
+export function expansionHelpers(container: IContainer): Set<string> {
+  const defined = new Set((container.env ?? []).map((e) => e.name));
+  const used = (container.env ?? []).flatMap((e) =>
+    [...(e.value ?? '').matchAll(/\$\((\w+)\)/g)].map((m) => m[1] as string),
+  );
+  return new Set(used.filter((name) => defined.has(name)));
+}
+
+/**
  * Both directions between a container's environment and its command's config schema:
- * every variable it sets is one the schema reads, every variable the schema requires is
- * set, and the schema accepts the values.
+ * every variable it sets is one the schema reads (or one of its `helpers`), every variable
+ * the schema requires is set, and the schema accepts the values.
  */
 export function checkServiceEnv(
   command: string,
   env: Record<string, string>,
   where: string,
+  helpers: ReadonlySet<string> = new Set(),
 ): { problems: string[]; config: Record<string, unknown> | undefined } {
   const schema = SCHEMAS[command];
   if (schema === undefined)
@@ -126,7 +144,7 @@ export function checkServiceEnv(
   const read = new Set(variableNames(schema));
   const problems: string[] = [];
   for (const name of Object.keys(env)) {
-    if (!read.has(name) && !RUNTIME_VARIABLES.has(name))
+    if (!read.has(name) && !RUNTIME_VARIABLES.has(name) && !helpers.has(name))
       problems.push(`${where}: sets ${name}, which \`ledgerflux ${command}\` does not read`);
   }
   const shape = objectShape(schema);

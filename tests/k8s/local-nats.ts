@@ -9,17 +9,18 @@ import {
   waitUntilReady,
   type TrackedProcess,
 } from '../harness/processes.js';
-import { natsConf } from './checks.js';
+import { natsConfigFiles } from './checks.js';
 import { containerEnv, podsOf } from './env.js';
 import { containersOf, workloads, type K8sObject } from './render.js';
 
 /**
- * An overlay's NATS pods as local processes: its nats.conf, taken from the rendered
- * ConfigMap, run by the real nats-server (Debian's 2.9, the oldest the manifests must
+ * An overlay's NATS pods as local processes: its nats.conf and the files beside it (the
+ * users of auth.conf), taken from the rendered ConfigMap, run by the real nats-server (Debian's 2.9, the oldest the manifests must
  * satisfy) with the pods' environment. Only what cannot exist on this machine is
  * rewritten: listen addresses to free loopback ports, the store and pid file to a temp
  * dir, route hosts to the other servers' loopback ports. Anything else in the file
- * (max_payload, JetStream limits, lame duck, cluster name, $POD_NAME) runs as shipped.
+ * (max_payload, JetStream limits, lame duck, cluster name, $POD_NAME, the users and their
+ * $NATS_PASSWORD_<USER> from the pod's Secret) runs as shipped.
  */
 
 export interface LocalNatsServer {
@@ -102,7 +103,9 @@ export async function startOverlayNats(objects: K8sObject[]): Promise<LocalNatsS
   const sts = workloads(objects).find((w) => w.name === 'nats');
   const container = sts === undefined ? undefined : containersOf(sts).main[0];
   if (sts === undefined || container === undefined) throw new Error('no StatefulSet/nats');
-  const conf = natsConf(objects);
+  const files = natsConfigFiles(objects);
+  const conf = files['nats.conf'];
+  if (conf === undefined) throw new Error('no nats.conf in the NATS ConfigMap');
   const pods = podsOf(sts);
   const servers: LocalNatsServer[] = [];
   for (const pod of pods) {
@@ -115,6 +118,9 @@ export async function startOverlayNats(objects: K8sObject[]): Promise<LocalNatsS
     });
   }
   for (const [i, s] of servers.entries()) {
+    // The whole ConfigMap, as mounted: nats.conf includes its neighbours (auth.conf).
+    for (const [name, text] of Object.entries(files))
+      if (name !== 'nats.conf') await writeFile(path.join(s.dir, name), text);
     const file = path.join(s.dir, 'nats.conf');
     await writeFile(file, localConf(conf, s, servers));
     const { env, problems } = containerEnv(objects, container, pods[i] as (typeof pods)[number]);

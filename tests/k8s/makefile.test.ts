@@ -5,7 +5,8 @@ import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { findOnPath } from '../harness/binaries.js';
 import { makeTempDir } from '../harness/processes.js';
-import { ROOT } from './render.js';
+import { sharedConfig } from './env.js';
+import { renderOverlay, ROOT } from './render.js';
 
 /**
  * The Makefile's cluster targets, without a cluster: `make -n` shows the commands they
@@ -80,6 +81,7 @@ describe('make up down status skaffold-dev', () => {
     ['status', [], 'kubectl'],
     ['compose-up', ['skaffold', 'kubectl'], 'minikube'],
     ['grafana', ['minikube', 'skaffold'], 'kubectl'],
+    ['k8s-secrets', ['minikube', 'skaffold'], 'kubectl'],
   ] as const)(
     'make %s with only %j on PATH stops early, naming %s',
     async (target, tools, missing) => {
@@ -90,6 +92,22 @@ describe('make up down status skaffold-dev', () => {
       expect(out).not.toContain('stub'); // nothing ran
     },
   );
+
+  test("make k8s-nats-auth renders each overlay's auth.conf for that overlay's SHARDS", async () => {
+    const { code, out } = await make(['-n', 'k8s-nats-auth']);
+    expect(code).toBe(0);
+    const shards = async (overlay: 'dev' | 'prod') =>
+      sharedConfig(await renderOverlay(overlay)).SHARDS;
+    const gen = 'node --import tsx services/common/gen-nats-auth.ts --file --shards';
+    expect(out).toContain(`${gen} ${String(await shards('dev'))} > k8s/base/nats/auth.conf\n`);
+    expect(out).toContain(`${gen} ${String(await shards('prod'))} > k8s/overlays/prod/auth.conf\n`);
+  });
+
+  test("make k8s-secrets creates prod's Secrets once, never replacing them", async () => {
+    const { code, out } = await make(['-n', 'k8s-secrets']);
+    expect(code).toBe(0);
+    expect(out).toMatch(/^k8s\/overlays\/prod\/secrets\.sh \| kubectl -n ledgerflux create -f -$/m);
+  });
 
   test('make help lists every cluster target', async () => {
     const { out } = await make(['help']);
@@ -105,6 +123,8 @@ describe('make up down status skaffold-dev', () => {
       'skaffold-run',
       'compose-up',
       'compose-down',
+      'k8s-nats-auth',
+      'k8s-secrets',
       'test-k8s',
       'test',
       'lint',

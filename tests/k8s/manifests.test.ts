@@ -21,6 +21,7 @@ import { streamConfigs } from '../../services/common/topology.js';
 import { sharedConfig } from './env.js';
 import { unknownFields, validateModel } from './models.js';
 import {
+  clusterSecrets,
   containersOf,
   find,
   kubectl,
@@ -43,6 +44,7 @@ function unwrapSecretData(o: K8sObject): K8sObject {
   return { ...o, data };
 }
 
+/** Each overlay's objects with the Secrets it expects in the cluster (render.ts). */
 const rendered = new Map<Overlay, K8sObject[]>();
 const objectsOf = (overlay: Overlay): K8sObject[] => {
   const objects = rendered.get(overlay);
@@ -68,7 +70,8 @@ const artifactImages = (overlay: Overlay): string[] =>
 
 beforeAll(async () => {
   await kubectl();
-  for (const overlay of OVERLAYS) rendered.set(overlay, await renderOverlay(overlay));
+  for (const overlay of OVERLAYS)
+    rendered.set(overlay, [...(await renderOverlay(overlay)), ...(await clusterSecrets(overlay))]);
 });
 
 describe.each(OVERLAYS)('overlay %s', (overlay) => {

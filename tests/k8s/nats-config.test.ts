@@ -16,7 +16,8 @@ import {
   varz,
   type LocalNatsServer,
 } from './local-nats.js';
-import { containersOf, renderOverlay, workloads, type Overlay } from './render.js';
+import { natsLoginOf } from './credentials.js';
+import { containersOf, renderDeployed, workloads, type Overlay } from './render.js';
 
 /** Each overlay's nats.conf accepted and served by the real nats-server (local-nats.ts). */
 
@@ -29,7 +30,7 @@ afterEach(async () => {
 
 describe.each(['dev', 'prod'] as Overlay[])('nats.conf of the %s overlay', (overlay) => {
   test('the real nats-server serves JetStream with it, and takes the streams at JS_REPLICAS', async () => {
-    const objects = await renderOverlay(overlay);
+    const objects = await renderDeployed(overlay);
     const replicas = Number(sharedConfig(objects).JS_REPLICAS);
     const servers = await startOverlayNats(objects);
     started = servers;
@@ -41,11 +42,13 @@ describe.each(['dev', 'prod'] as Overlay[])('nats.conf of the %s overlay', (over
       expect(v.jetstream?.config?.max_storage).toBe(jetstreamLimits(natsConf(objects)).file);
     }
     const log = createLogger('k8s-test', 'silent');
-    // The services' own connect: it refuses a server whose max_payload is below 8 MiB.
+    // The services' own connect (it refuses a server whose max_payload is below 8 MiB),
+    // with the migrate Job's credentials: the only user that may create streams.
     const nc = await connectNats({
       servers: clientUrls(servers),
       name: 'k8s-test',
       log,
+      ...natsLoginOf(objects, 'migrate'),
     });
     try {
       // What the migrate Job runs: every stream and the KV bucket at the overlay's replicas
@@ -81,7 +84,7 @@ describe.each(['dev', 'prod'] as Overlay[])('nats.conf of the %s overlay', (over
 });
 
 test('the preStop hook puts the server into lame-duck mode and it exits by itself', async () => {
-  const objects = await renderOverlay('dev');
+  const objects = await renderDeployed('dev');
   started = await startOverlayNats(objects);
   const [server] = started;
   if (server?.proc === undefined) throw new Error('not started');

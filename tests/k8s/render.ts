@@ -62,6 +62,28 @@ export function renderOverlay(overlay: Overlay): Promise<K8sObject[]> {
   return renderDir(path.join(ROOT, 'k8s/overlays', overlay));
 }
 
+/** Prints the Secrets the prod overlay expects to exist, with fresh random passwords. */
+export const PROD_SECRETS_SCRIPT = path.join(ROOT, 'k8s/overlays/prod/secrets.sh');
+
+/**
+ * The Secrets an overlay expects to find in the cluster instead of rendering them: prod's
+ * come from its script (what `make k8s-secrets` creates), the other overlays ship their own.
+ */
+export async function clusterSecrets(overlay: Overlay): Promise<K8sObject[]> {
+  if (overlay !== 'prod') return [];
+  const { stdout } = await run(PROD_SECRETS_SCRIPT, []);
+  return parseYamlStream(stdout).map((o) => ({
+    ...o,
+    metadata: { ...o.metadata, namespace: 'ledgerflux' },
+  }));
+}
+
+/** What the namespace holds once the overlay is deployed: its objects and those Secrets. */
+export async function renderDeployed(overlay: Overlay): Promise<K8sObject[]> {
+  const [objects, secrets] = await Promise.all([renderOverlay(overlay), clusterSecrets(overlay)]);
+  return [...objects, ...secrets];
+}
+
 export function parseYamlStream(text: string): K8sObject[] {
   return parseAllDocuments(text).map((doc) => {
     if (doc.errors.length > 0) throw new Error(doc.errors.map((e) => e.message).join('\n'));

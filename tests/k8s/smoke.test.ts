@@ -1,11 +1,9 @@
 import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { jetstreamManager } from '@nats-io/jetstream';
 import postgres from 'postgres';
 import { afterEach, describe, expect, test } from 'vitest';
-import { createLogger } from '../../services/common/logger.js';
-import { connectNats } from '../../services/common/nats.js';
 import { startSimulator, type Simulator } from '../../services/sim/server.js';
 import { postgresBindir } from '../harness/binaries.js';
 import { freePort } from '../harness/free-port.js';
@@ -19,12 +17,26 @@ import {
   waitUntilReady,
   type TrackedProcess,
 } from '../harness/processes.js';
-import { checkServiceEnv, containerEnv, podsOf, sharedConfig, type Pod } from './env.js';
+import {
+  checkServiceEnv,
+  containerEnv,
+  expansionHelpers,
+  podsOf,
+  sharedConfig,
+  type Pod,
+} from './env.js';
+import { DB_LOGINS } from '../../services/migrate/db-logins.js';
 import { clientUrls, startOverlayNats, stopLocalNats, type LocalNatsServer } from './local-nats.js';
+import {
+  expectNatsRefusals,
+  expectNoPasswordIn,
+  expectReadOnlyLogins,
+  natsViolations,
+} from './refusals.js';
 import {
   containersOf,
   ledgerfluxContainers,
-  renderOverlay,
+  renderDeployed,
   ROOT,
   workloads,
   type K8sObject,
@@ -33,12 +45,15 @@ import {
 
 /**
  * Every LedgerFlux pod of an overlay started as a local process with exactly the
- * environment the kubelet would give it (env.ts resolves values, ConfigMap and Secret keys
- * and the pod-index label), after the overlay's own PostgreSQL init script and migrate
- * Job. Only what a pod's network provides is mapped: the hosts in URLs (nats, postgres,
- * Coinbase's feed) to the loopback servers started here, and each pod's listen port to a
- * free one (pods have their own IPs, processes here share one). Each must report ready on
- * its /readyz, serve /metrics there, and stop cleanly on SIGTERM.
+ * environment the kubelet would give it (env.ts resolves values, ConfigMap and Secret keys,
+ * `$(VAR)` expansions and the pod-index label), after the postgres image's initialisation
+ * and the migrate Job. The Secrets are the overlay's own (dev) or those secrets.sh makes
+ * (prod); NATS runs the ConfigMap's users, PostgreSQL asks every overlay login for its
+ * password. Only what a pod's network provides is mapped: the hosts in URLs (nats,
+ * postgres, Coinbase's feed) to the loopback servers started here, and each pod's listen
+ * port to a free one (pods have their own IPs, processes here share one). Each must
+ * report ready on its /readyz, serve /metrics there, and stop cleanly on SIGTERM; then
+ * each credential is tried on what is not its job, and the logs are searched for passwords.
  */
 
 const run = promisify(execFile);
@@ -138,50 +153,44 @@ async function ready(port: number): Promise<boolean> {
   }
 }
 
-/** The postgres container's environment, and its init script from the ConfigMap it mounts. */
-function postgresPod(objects: K8sObject[]): {
-  env: Record<string, string>;
-  script: string;
-  probe: string[];
-} {
+/** The postgres container's environment and its readiness probe. */
+function postgresPod(objects: K8sObject[]): { env: Record<string, string>; probe: string[] } {
   const sts = workloads(objects).find((w) => w.name === 'postgres');
   const c = sts === undefined ? undefined : containersOf(sts).main[0];
   if (sts === undefined || c === undefined) throw new Error('no StatefulSet/postgres');
   const { env, problems } = containerEnv(objects, c, podsOf(sts)[0] as Pod);
   expect(problems).toEqual([]);
-  const volume = sts.template.spec?.volumes?.find((v) => v.name === 'init');
-  const cm = objects.find(
-    (o) => o.kind === 'ConfigMap' && o.metadata.name === volume?.configMap?.name,
-  );
-  const script = (cm?.data as Record<string, string> | undefined)?.['init-roles.sh'];
-  if (script === undefined) throw new Error('no init-roles.sh');
-  return { env, script, probe: c.readinessProbe?.exec?.command ?? [] };
+  return { env, probe: c.readinessProbe?.exec?.command ?? [] };
 }
+
+const quoteLiteral = (s: string) => `'${s.replaceAll("'", "''")}'`;
 
 /**
  * What the postgres image does on an empty data directory: POSTGRES_USER becomes a
- * superuser owning POSTGRES_DB, then /docker-entrypoint-initdb.d runs (our script, with
- * psql reaching the server by PGHOST/PGPORT as the image's local socket would).
+ * superuser with POSTGRES_PASSWORD, owning POSTGRES_DB. Like the image (scram-sha-256 for
+ * every host connection), the overlay's logins must give their passwords; the harness's
+ * own superuser keeps `trust` to look at the results.
  */
 async function initPostgres(objects: K8sObject[], pg: PgCluster): Promise<void> {
-  const { env, script, probe } = postgresPod(objects);
+  const { env, probe } = postgresPod(objects);
+  const owner = env.POSTGRES_USER ?? '';
   const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => undefined });
   try {
-    await admin.unsafe(`CREATE ROLE "${env.POSTGRES_USER ?? ''}" SUPERUSER LOGIN`);
     await admin.unsafe(
-      `CREATE DATABASE "${env.POSTGRES_DB ?? ''}" OWNER "${env.POSTGRES_USER ?? ''}"`,
+      `CREATE ROLE "${owner}" SUPERUSER LOGIN PASSWORD ${quoteLiteral(env.POSTGRES_PASSWORD ?? '')}`,
     );
+    await admin.unsafe(`CREATE DATABASE "${env.POSTGRES_DB ?? ''}" OWNER "${owner}"`);
   } finally {
     await admin.end();
   }
-  const bin = postgresBindir();
+  const logins = [owner, ...DB_LOGINS.map((l) => l.user)];
+  await pg.prependHba(`host all ${logins.join(',')} 127.0.0.1/32 scram-sha-256`);
   const localEnv = {
     ...env,
-    PATH: `${bin}:${process.env.PATH ?? ''}`,
+    PATH: `${postgresBindir()}:${process.env.PATH ?? ''}`,
     PGHOST: '127.0.0.1',
     PGPORT: String(pg.port),
   };
-  await run('sh', ['-c', script], { env: localEnv });
   // The readiness probe's own command answers "accepting connections".
   expect(probe.slice(0, 2)).toEqual(['sh', '-c']);
   const { stdout } = await run('sh', ['-c', probe[2] ?? 'false'], { env: localEnv });
@@ -198,7 +207,7 @@ afterEach(async () => {
 describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
   test('every service pod starts with its rendered environment and reports ready', async () => {
     const t0 = Date.now();
-    const objects = await renderOverlay(overlay);
+    const objects = await renderDeployed(overlay);
     const dir = await makeTempDir(`lf-k8s-smoke-${overlay}-`);
     const nats = await startOverlayNats(objects);
     cleanup.push(() => stopLocalNats(nats));
@@ -232,7 +241,9 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
       for (const pod of podsOf(workload)) {
         const { env, problems } = containerEnv(objects, container, pod);
         expect(problems).toEqual([]);
-        expect(checkServiceEnv(command, env, pod.name).problems).toEqual([]);
+        expect(
+          checkServiceEnv(command, env, pod.name, expansionHelpers(container)).problems,
+        ).toEqual([]);
         const listenVar = command === 'gateway' ? 'GATEWAY_PORT' : 'METRICS_PORT';
         expect(env[listenVar], `${pod.name} sets ${listenVar}`).toBeDefined();
         const port = await freePort();
@@ -261,23 +272,25 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
       const text = await (await fetch(`http://127.0.0.1:${String(s.port)}/metrics`)).text();
       expect(text, s.name).toMatch(/^ledgerflux_\w+ /m);
     }
-    // Each normalizer pod took its shard from the pod-index label: durable normalizer-<k>.
-    const nc = await connectNats({
-      servers: clientUrls(nats),
-      name: 'k8s-smoke',
-      log: createLogger('t', 'silent'),
-    });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const durables: string[] = [];
-      for await (const c of jsm.consumers.list('MD_RAW')) durables.push(c.name);
-      const shards = workloads(objects).find((w) => w.name === 'normalizer')?.replicas ?? 0;
-      expect(durables.filter((d) => d.startsWith('normalizer-')).sort()).toEqual(
-        Array.from({ length: shards }, (_, k) => `normalizer-${String(k)}`),
-      );
-    } finally {
-      await nc.close();
-    }
+    // Each normalizer pod took its shard from the pod-index label: durable normalizer-<k>
+    // (the monitoring port lists them: no user may list consumers).
+    const jsz = (await (
+      await fetch(
+        `http://127.0.0.1:${String(nats[0]?.http ?? 0)}/jsz?accounts=true&streams=true&consumers=true`,
+      )
+    ).json()) as {
+      account_details?: {
+        stream_detail?: { name: string; consumer_detail?: { name: string }[] }[];
+      }[];
+    };
+    const durables = (jsz.account_details ?? [])
+      .flatMap((a) => a.stream_detail ?? [])
+      .filter((d) => d.name === 'MD_RAW')
+      .flatMap((d) => (d.consumer_detail ?? []).map((c) => c.name));
+    const shards = workloads(objects).find((w) => w.name === 'normalizer')?.replicas ?? 0;
+    expect(durables.sort()).toEqual(
+      Array.from({ length: shards }, (_, k) => `normalizer-${String(k)}`),
+    );
 
     // Data flows with these roles: the feed's trades reach PostgreSQL through the
     // snapshotter (ledgerflux_snapshotter, a writer), and the gateway (ledgerflux_gateway,
@@ -309,6 +322,27 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
       await db.end();
     }
 
+    // The run needed nothing its users may not do: no server refused a subject so far.
+    expect(await natsViolations(nats)).toEqual([]);
+    // Each credential is refused what is not its job (the positive proof is the run above).
+    await expectNatsRefusals(objects, nats, product);
+    // The readers' logins (the gateway's, Grafana's data source) read and cannot write.
+    const gatewayPod = pods.find((x) => x.command === 'gateway');
+    const grafana = workloads(objects).find((w) => w.name === 'grafana');
+    const grafanaC = grafana === undefined ? undefined : containersOf(grafana).main[0];
+    if (gatewayPod === undefined || grafana === undefined || grafanaC === undefined)
+      throw new Error('no gateway or grafana');
+    const gatewayUrl = mapEnv(
+      containerEnv(objects, gatewayPod.container, podsOf(gatewayPod.workload)[0] as Pod).env,
+      lo,
+      {},
+    ).DATABASE_URL;
+    const gf = containerEnv(objects, grafanaC, podsOf(grafana)[0] as Pod).env;
+    const grafanaUrl = new URL(gatewayUrl ?? '');
+    grafanaUrl.username = gf.LEDGERFLUX_GRAFANA_PG_USER ?? '';
+    grafanaUrl.password = gf.LEDGERFLUX_GRAFANA_PG_PASSWORD ?? '';
+    await expectReadOnlyLogins([gatewayUrl ?? '', grafanaUrl.toString()], product);
+
     // SIGTERM, as the kubelet sends it: each exits 0 within the pod's grace period.
     const exits = await Promise.all(
       started.map(async (s) => {
@@ -324,6 +358,13 @@ describe.each(['dev', 'prod'] as Overlay[])('the %s overlay', (overlay) => {
       unclean.map((e) => [e.name, e.code, e.signal]),
       unclean.map((e) => `--- ${e.name}\n${logTail(e.log, 40)}`).join('\n'),
     ).toEqual([]);
+    // No password in any log of the run (every service's and each nats-server's).
+    const logs = [
+      ...(await readdir(dir)).filter((f) => f.endsWith('.log')).map((f) => path.join(dir, f)),
+      ...nats.map((n) => path.join(n.dir, 'nats.log')),
+    ];
+    expect(logs.length).toBe(started.length + 1 + nats.length);
+    await expectNoPasswordIn(logs, objects);
     console.log(
       `${overlay}: migrate + ${String(started.length)} pods (${started.map((s) => s.name).join(', ')}) ready ${String(readyMs)} ms after the render, on ${String(nats.length)} nats-server(s)`,
     );
