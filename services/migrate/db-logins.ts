@@ -65,9 +65,6 @@ export async function ensureDbLogins(
       where u.rolname = ${login.user} and g.rolname <> ${spec.group}`;
     for (const o of others) await sql.unsafe(`revoke "${o.group}" from "${login.user}"`);
     await sql.unsafe(`grant "${spec.group}" to "${login.user}"`);
-    log.info(
-      { service: login.service, user: login.user, group: spec.group },
-      'database login ready',
-    );
+    log.info({ for: login.service, user: login.user, group: spec.group }, 'database login ready');
   }
 }

@@ -66,7 +66,17 @@ describe('database logins from `ledgerflux migrate`', () => {
   it('creates a password login per service, member of its group only', async () => {
     const log = await migrate(first);
     for (const pw of Object.values(first)) expect(log).not.toContain(pw);
-    expect(log).toMatch(/database login ready/);
+    // Regression: the line said `service` twice (the logger's and the login's), so a
+    // log reader saw one of them; the login's service is `for`.
+    const ready = log
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.msg === 'database login ready');
+    expect(ready.map((l) => [l.service, l.for])).toEqual([
+      ['migrate', 'snapshotter'],
+      ['migrate', 'gateway'],
+      ['migrate', 'grafana'],
+    ]);
     // The hba line takes effect once the reload is through.
     await waitFor(
       'password authentication',
