@@ -37,7 +37,15 @@ export async function armLostPubAck(
     name: 'lost-puback-probe',
     log,
     publishing: true,
+    // Regression: shuffled, the probe connected straight to a follower two times in three,
+    // nothing was held, and the "lost" PubAck arrived (failover.test.ts: duplicate false).
+    ordered: true,
   });
+  if (proxy.accepted !== 1) {
+    await nc.close();
+    await proxy.close();
+    throw new Error('the probe did not connect through the proxy: no PubAck would be lost');
+  }
   const jsm = await jetstreamManager(admin);
   const resolvedBy: string[] = [];
   const publisher = new SerializedPublisher(
