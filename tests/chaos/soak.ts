@@ -19,6 +19,7 @@ import { eventCounts, explainIds } from './explain.js';
 import { judge, openConnections, type GapCause } from './oracle.js';
 import { Observer } from './observer.js';
 import { counterValue, rssKib, startChaosRig, type ChaosRig } from './rig.js';
+import { rng } from '../harness/rng.js';
 
 const PRODUCTS = ['BTC-USD', 'ETH-USD', 'SOL-USD'];
 const SHARDS = 2;
@@ -31,18 +32,6 @@ const WARMUP_MS = 5_000;
 /** No kill starts in the last part of the run: the pipeline settles before the checks. */
 const QUIET_TAIL_MS = 10_000;
 const RSS_EVERY_MS = 2_000;
-
-/** mulberry32: small, seedable, good enough for a schedule. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A service name, 'nats' (a random node) or 'postgres'. */
 type Target = string;

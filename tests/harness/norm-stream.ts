@@ -4,6 +4,7 @@ import { H, nowUs } from '../../services/common/schemas/headers.js';
 import type { Level, Normalized } from '../../services/common/schemas/normalized.js';
 import { normMsgId, normSubject } from '../../services/common/subjects.js';
 import { createLogger } from '../../services/common/logger.js';
+import { rng } from './rng.js';
 
 /**
  * A seeded, realistic MD_NORM stream (trades with contiguous ids and announced gaps,
@@ -21,17 +22,6 @@ export interface NormStreamOptions {
   stepUs?: number;
   /** Fraction of messages that are trades (default 0.5). */
   tradeShare?: number;
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function iso(us: number, nanos: boolean): string {
