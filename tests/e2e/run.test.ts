@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { captureOutput } from '../harness/processes.js';
 import { waitFor } from '../harness/wait.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -50,7 +51,6 @@ describe('ledgerflux run --sim', () => {
   const clone = path.join(home, 'ledgerflux');
   let run: ChildProcess | undefined;
   let pgData: string | undefined;
-  const output: string[] = [];
 
   afterAll(async () => {
     // A failed test leaves `run` up: Ctrl-C it, then kill whatever of it is still there.
@@ -98,14 +98,7 @@ describe('ledgerflux run --sim', () => {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    const exited = new Promise<number | null>((resolve) =>
-      run?.once('exit', (code) => {
-        resolve(code);
-      }),
-    );
-    for (const s of [run.stdout, run.stderr])
-      s?.on('data', (b: Buffer) => output.push(...b.toString('utf8').split('\n')));
-    const text = () => output.join('\n');
+    const { lines: output, text, exited } = captureOutput(run);
 
     // Every service starts from sources through tsx: on a loaded 2-core machine the
     // whole start (nats-server, initdb, migrate, five services) has taken over a minute.
@@ -189,7 +182,6 @@ describe('ledgerflux run against an unreachable feed', () => {
         });
       });
     });
-    const lines: string[] = [];
     const scratch = mkdtempSync(path.join(os.tmpdir(), 'lf-unreachable-'));
     const run = spawn(
       process.execPath,
@@ -214,13 +206,7 @@ describe('ledgerflux run against an unreachable feed', () => {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    const exited = new Promise<number | null>((resolve) =>
-      run.once('exit', (code) => {
-        resolve(code);
-      }),
-    );
-    for (const s of [run.stdout, run.stderr])
-      s.on('data', (b: Buffer) => lines.push(...b.toString('utf8').split('\n')));
+    const { lines, exited } = captureOutput(run);
     try {
       await waitFor(
         'the unreachable-feed report and its advice',

@@ -232,3 +232,20 @@ export async function stopProcess(
 export function failedOnTakenPort(err: unknown): boolean {
   return err instanceof Error && /address already in use/i.test(err.message);
 }
+
+/** What a spawned child (stdout and stderr piped) says, line by line, and how it ends. */
+export function captureOutput(proc: ChildProcess): {
+  lines: string[];
+  text: () => string;
+  exited: Promise<number | null>;
+} {
+  const lines: string[] = [];
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => {
+      resolve(code);
+    }),
+  );
+  for (const s of [proc.stdout, proc.stderr])
+    s?.on('data', (b: Buffer) => lines.push(...b.toString('utf8').split('\n')));
+  return { lines, text: () => lines.join('\n'), exited };
+}

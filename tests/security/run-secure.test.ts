@@ -12,6 +12,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, expect, it } from 'vitest';
 import { testDatabase } from '../harness/db.js';
+import { captureOutput } from '../harness/processes.js';
 import { waitFor } from '../harness/wait.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -42,7 +43,6 @@ afterAll(async () => {
 
 it('runs the pipeline with per-service credentials that it never prints', async () => {
   const dbUrl = await testDatabase();
-  const output: string[] = [];
   run = spawn(
     process.execPath,
     [
@@ -60,14 +60,7 @@ it('runs the pipeline with per-service credentials that it never prints', async 
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  const exited = new Promise<number | null>((resolve) =>
-    run?.once('exit', (code) => {
-      resolve(code);
-    }),
-  );
-  for (const s of [run.stdout, run.stderr])
-    s?.on('data', (b: Buffer) => output.push(...b.toString('utf8').split('\n')));
-  const text = () => output.join('\n');
+  const { lines: output, text, exited } = captureOutput(run);
 
   const page = await waitFor(
     'the gateway address',
