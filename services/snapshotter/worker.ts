@@ -6,6 +6,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorCode, LedgerFluxError, describeError } from '../common/errors.js';
 import { sleep } from '../common/lifecycle.js';
 import type { Logger } from '../common/logger.js';
@@ -203,6 +204,10 @@ export class SnapshotWorker {
         previous = next === undefined ? Promise.resolve(null) : this.commitBatch(next);
         // Acks go out while PostgreSQL works on the next batch.
         this.ack(done);
+        // postgres.js writes a statement a few microtasks after it is issued, and planning
+        // the next batch is synchronous (tens of ms): one event-loop turn first, so the
+        // statement is on the wire while we plan (PostgreSQL idled a third of each commit).
+        if (next !== undefined) await nextTurn();
       } catch (err) {
         this.log.error({ err: describeError(err) }, 'batch failed unexpectedly; resetting');
         this.requestReset('internal error');
