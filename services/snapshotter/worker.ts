@@ -28,7 +28,8 @@ import { CheckpointConflictError, type SerializedBatch, type Store } from './sto
 const STOP_COMMIT_MS = 10_000;
 
 interface Prepared {
-  plan: BatchPlan;
+  /** The plan without its rows: they live on only as `batch`, not through the commit. */
+  plan: Omit<BatchPlan, 'trades' | 'gaps' | 'snapshots' | 'latest'>;
   msgs: JsMsg[];
   batch: SerializedBatch;
 }
@@ -246,7 +247,9 @@ export class SnapshotWorker {
       after: this.planned.after,
     });
     this.planned = { states: plan.states, after: plan.lastOffset };
-    return { plan, msgs, batch: this.store.serialize(plan, this.intervalUs) };
+    const serialized = this.store.serialize(plan, this.intervalUs);
+    const { states, lastOffset, applied, skipped, invalid } = plan;
+    return { plan: { states, lastOffset, applied, skipped, invalid }, msgs, batch: serialized };
   }
 
   /** Commits (retrying while PostgreSQL is away) and adopts the batch's state; never rejects. */
