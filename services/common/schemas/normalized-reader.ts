@@ -20,8 +20,8 @@ import {
  * normalized-reader.test.ts proves the two agree (fast-check). normalized.ts stays the
  * specification: a caller that needs an error's wording asks the schema.
  *
- * Arrays (flags, book levels) are the input's own, not copies as zod makes: callers pass
- * a value fresh from JSON.parse and nothing else holds it.
+ * Arrays (flags, book levels), and a trade without extra keys itself, are the input's own,
+ * not copies as zod makes: callers pass a value fresh from JSON.parse that nothing else holds.
  */
 
 type Fields = Record<string, unknown>;
@@ -80,10 +80,25 @@ function optional(out: Fields, f: Fields, key: string, ok: (v: unknown) => v is 
   return true;
 }
 
+/** A trade's 12 keys, each checked present by then. */
+const TRADE_KEYS = 12;
+
+/** Own enumerable keys, up to `max + 1`. */
+function keysUpTo(f: Fields, max: number): number {
+  let n = 0;
+  for (const k in f) {
+    if (Object.hasOwn(f, k) && ++n > max) break;
+  }
+  return n;
+}
+
 function readTrade(f: Fields): Trade | undefined {
   const { trade_id, price, size, side } = f;
   if (!isTradeId(trade_id) || !isDecimal(price) || !isDecimal(size)) return undefined;
   if (side !== 'buy' && side !== 'sell') return undefined;
+  // The hot kind: a plain object holding exactly the trade's keys is already zod's output.
+  if (Object.getPrototypeOf(f) === Object.prototype && keysUpTo(f, TRADE_KEYS) === TRADE_KEYS)
+    return f as Trade;
   return {
     v: NORM_VERSION,
     venue: 'coinbase',
