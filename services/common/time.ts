@@ -14,19 +14,50 @@ const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 /** Times must stay exact as doubles: 0 (1970) up to 2^53 µs (year 2255). */
 export const MAX_TIME_US = Number.MAX_SAFE_INTEGER;
 
-/** A memo of the last whole second seen: feeds send runs of times within one second. */
-let lastSecondText = '';
-let lastSecondMs = 0;
+/**
+ * A memo of the whole seconds seen last: feeds send runs of times within one second, and
+ * products interleave, each a little apart (one slot each for a few of them).
+ */
+const MEMO = 4;
+const memoText: string[] = new Array<string>(MEMO).fill('');
+const memoMs: number[] = new Array<number>(MEMO).fill(0);
+let memoNext = 0;
+
+/** The epoch ms of `s`'s second ("YYYY-MM-DDTHH:MM:SS", already validated), if memoized. */
+function memoSecondMs(s: string): number | undefined {
+  for (let i = 0; i < MEMO; i++) {
+    const t = memoText[i] as string;
+    if (t !== '' && s.startsWith(t)) return memoMs[i];
+  }
+  return undefined;
+}
+
+/** "[.f{1,9}]Z" after a memoized second, as µs; -1 when it is anything else. */
+function fractionZ(s: string): number {
+  const n = s.length;
+  if (n === 20) return 0;
+  if (n < 22 || n > 30 || s.charCodeAt(19) !== 46) return -1;
+  let micros = 0;
+  for (let i = 20; i < n - 1; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    if (i < 26) micros = micros * 10 + d;
+  }
+  // Fewer than 6 digits: scale up (".5" is 500000 µs); more than 6 are truncated.
+  for (let i = n - 1; i < 26; i++) micros *= 10;
+  return micros;
+}
 
 /** Epoch µs of a valid RFC 3339 time in [1970, 2255); undefined otherwise. */
 export function parseTimeUs(s: string): number | undefined {
   if (s.length > 40) return undefined;
-  // Fast path: "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" whose second was just parsed.
-  if (lastSecondText !== '' && s.length >= 20 && s.endsWith('Z') && s.startsWith(lastSecondText)) {
-    const rest = s.slice(19, -1);
-    if (rest === '') return lastSecondMs * 1000;
-    if (rest.length >= 2 && rest.length <= 10 && rest[0] === '.' && /^\.[0-9]+$/.test(rest))
-      return lastSecondMs * 1000 + Number(rest.slice(1, 7).padEnd(6, '0'));
+  // Fast path: "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z" whose second was parsed lately.
+  if (s.length >= 20 && s.charCodeAt(s.length - 1) === 90) {
+    const ms = memoSecondMs(s);
+    if (ms !== undefined) {
+      const micros = fractionZ(s);
+      if (micros >= 0) return ms * 1000 + micros;
+    }
   }
   const m = RFC3339.exec(s);
   if (m === null) return undefined;
@@ -54,21 +85,27 @@ export function parseTimeUs(s: string): number | undefined {
   const us = ms * 1000 + micros;
   if (us < 0 || us >= MAX_TIME_US) return undefined;
   if (m[8] !== undefined && sec < 60 && s[10] === 'T') {
-    lastSecondText = s.slice(0, 19);
-    lastSecondMs = ms;
+    memoText[memoNext] = s.slice(0, 19);
+    memoMs[memoNext] = ms;
+    memoNext = (memoNext + 1) % MEMO;
   }
   return us;
 }
 
-let isoSecond = -1;
-let isoPrefix = '';
+/** The "YYYY-MM-DDTHH:MM:SS." of recent seconds, a slot per second modulo ISO_SLOTS. */
+const ISO_SLOTS = 8;
+const isoSecond: number[] = new Array<number>(ISO_SLOTS).fill(-1);
+const isoPrefix: string[] = new Array<string>(ISO_SLOTS).fill('');
 
 /** `2024-10-04T07:13:31.088388Z` for an epoch in µs (≥ 0). */
 export function isoFromUs(us: number): string {
   const second = Math.floor(us / 1_000_000);
-  if (second !== isoSecond) {
-    isoSecond = second;
-    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  const slot = second % ISO_SLOTS;
+  let prefix = isoPrefix[slot] as string;
+  if (isoSecond[slot] !== second) {
+    prefix = new Date(second * 1000).toISOString().slice(0, 20);
+    isoSecond[slot] = second;
+    isoPrefix[slot] = prefix;
   }
-  return `${isoPrefix}${String(us - second * 1_000_000).padStart(6, '0')}Z`;
+  return `${prefix}${String(us - second * 1_000_000).padStart(6, '0')}Z`;
 }

@@ -7,10 +7,12 @@ import { z } from 'zod';
  */
 export const NORM_VERSION = 1;
 
-export const DecimalString = z
-  .string()
-  .regex(/^-?(0|[0-9]+)(\.[0-9]+)?$|^-?\.[0-9]+$|^-?[0-9]+\.$/, 'a decimal string');
-export const TradeIdString = z.string().regex(/^[0-9]{1,30}$/, 'a decimal-integer trade id');
+/** The patterns, shared with the hand-written reader (normalized-reader.ts). */
+export const DECIMAL_PATTERN = /^-?(0|[0-9]+)(\.[0-9]+)?$|^-?\.[0-9]+$|^-?[0-9]+\.$/;
+export const TRADE_ID_PATTERN = /^[0-9]{1,30}$/;
+
+export const DecimalString = z.string().regex(DECIMAL_PATTERN, 'a decimal string');
+export const TradeIdString = z.string().regex(TRADE_ID_PATTERN, 'a decimal-integer trade id');
 
 export const FLAGS = [
   'price_jump',

@@ -58,6 +58,35 @@ describe('exchange times in µs', () => {
     );
   });
 
+  it('parses and prints times of a few seconds interleaved (products apart) like isolated ones', () => {
+    const time = fc.record({
+      second: fc.integer({ min: 0, max: 11 }),
+      frac: fc.oneof(fc.stringMatching(/^[0-9]{1,9}$/), fc.constantFrom('', '1a', '0000000000')),
+      zone: fc.constantFrom('Z', 'Z', 'z', '+00:00', '+01:30'),
+      leap: fc.integer({ min: 0, max: 20 }).map((n) => n === 0),
+    });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4_000_000_000 }),
+        fc.array(time, { maxLength: 40 }),
+        (start, times) => {
+          for (const { second, frac, zone, leap } of times) {
+            // Seconds spread over 12 (more than the memo holds), sometimes a leap second.
+            const base = new Date((start + second * 7) * 1000).toISOString().slice(0, 19);
+            const text = `${leap ? `${base.slice(0, 17)}60` : base}${frac === '' ? '' : `.${frac}`}${zone}`;
+            const cold = RFC3339_COLD(text);
+            expect(parseTimeUs(text), text).toBe(cold);
+            if (cold !== undefined && cold >= 0) {
+              const us = cold;
+              const ref = `${new Date(Math.floor(us / 1e6) * 1000).toISOString().slice(0, 20)}${String(us % 1_000_000).padStart(6, '0')}Z`;
+              expect(isoFromUs(us)).toBe(ref);
+            }
+          }
+        },
+      ),
+    );
+  });
+
   it('falls back to the receipt time for a bad exchange time', () => {
     expect(messageTimeUs('0001-01-01T00:00:00Z', 1_700_000_000_123_456)).toBe(
       1_700_000_000_123_456,
@@ -69,3 +98,20 @@ describe('exchange times in µs', () => {
     expect(floorTo(2_000_000, 1_000_000)).toBe(2_000_000);
   });
 });
+
+/** parseTimeUs's rules without its memo: what a first sighting of each text returns. */
+function RFC3339_COLD(s: string): number | undefined {
+  const m =
+    /^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))$/.exec(
+      s,
+    );
+  if (m === null || s.length > 40) return undefined;
+  const [y, mo, d, h, mi, sec] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  if (sec === undefined || mi === undefined || h === undefined || d === undefined) return undefined;
+  if (mo === undefined || y === undefined || sec > 60 || mi > 59 || h > 23) return undefined;
+  const offsetMin =
+    m[8] === undefined ? (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11])) : 0;
+  const ms = Date.UTC(y, mo - 1, d, h, mi, sec) - offsetMin * 60_000;
+  const us = ms * 1000 + Number((m[7] ?? '').padEnd(6, '0').slice(0, 6));
+  return us >= 0 && us < Number.MAX_SAFE_INTEGER ? us : undefined;
+}
