@@ -65,6 +65,19 @@ function commonOk(f: Fields): boolean {
   );
 }
 
+/** The shared fields of an output, from a value commonOk has passed. */
+function header(f: Fields): Omit<Trade, 'type' | 'trade_id' | 'price' | 'size' | 'side'> {
+  return {
+    v: NORM_VERSION,
+    venue: 'coinbase',
+    product: f.product as string,
+    seq: f.seq as number,
+    time: f.time as string,
+    recv_us: f.recv_us as number,
+    flags: f.flags as Flag[],
+  };
+}
+
 /**
  * An optional field as zod reads it: absent stays absent, a key holding undefined is
  * kept as such, anything else must pass `ok`. Returns false when it fails.
@@ -100,13 +113,7 @@ function readTrade(f: Fields): Trade | undefined {
   if (Object.getPrototypeOf(f) === Object.prototype && keysUpTo(f, TRADE_KEYS) === TRADE_KEYS)
     return f as Trade;
   return {
-    v: NORM_VERSION,
-    venue: 'coinbase',
-    product: f.product as string,
-    seq: f.seq as number,
-    time: f.time as string,
-    recv_us: f.recv_us as number,
-    flags: f.flags as Flag[],
+    ...header(f),
     type: 'trade',
     trade_id,
     price,
@@ -131,13 +138,7 @@ function readTicker(f: Fields): Ticker | undefined {
   const { price, best_bid, best_ask } = f;
   if (!isDecimal(price) || !isDecimal(best_bid) || !isDecimal(best_ask)) return undefined;
   const out: Ticker = {
-    v: NORM_VERSION,
-    venue: 'coinbase',
-    product: f.product as string,
-    seq: f.seq as number,
-    time: f.time as string,
-    recv_us: f.recv_us as number,
-    flags: f.flags as Flag[],
+    ...header(f),
     type: 'ticker',
     price,
     best_bid,
@@ -151,13 +152,7 @@ function readBook(f: Fields): Book | undefined {
   const { bids, asks } = f;
   if (!isLevels(bids) || !isLevels(asks)) return undefined;
   return {
-    v: NORM_VERSION,
-    venue: 'coinbase',
-    product: f.product as string,
-    seq: f.seq as number,
-    time: f.time as string,
-    recv_us: f.recv_us as number,
-    flags: f.flags as Flag[],
+    ...header(f),
     type: 'book',
     bids,
     asks,
@@ -168,13 +163,7 @@ function readStatus(f: Fields): Status | undefined {
   const { event, reason } = f;
   if (!EVENT_SET.has(event) || typeof reason !== 'string') return undefined;
   const out: Status = {
-    v: NORM_VERSION,
-    venue: 'coinbase',
-    product: f.product as string,
-    seq: f.seq as number,
-    time: f.time as string,
-    recv_us: f.recv_us as number,
-    flags: f.flags as Flag[],
+    ...header(f),
     type: 'status',
     event: event as Status['event'],
     reason,
