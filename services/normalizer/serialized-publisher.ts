@@ -9,6 +9,7 @@ import { headers as natsHeaders, type NatsConnection } from '@nats-io/nats-core'
 import { ErrorCode, LedgerFluxError, describeError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { sleep } from '../common/lifecycle.js';
+import { SendBatch } from '../common/send-batch.js';
 
 /**
  * Publishes to MD_NORM serialized per subject with `expect.lastSubjectSequence`
@@ -62,6 +63,8 @@ export class SerializedPublisher {
   private readonly broken = new Map<string, Error>();
   private readonly abort = new AbortController();
   private pending = 0;
+  /** Publishes go out batched per event-loop turn; the shard's acks share the batch. */
+  readonly sends: SendBatch;
 
   constructor(
     nc: NatsConnection,
@@ -73,6 +76,9 @@ export class SerializedPublisher {
     private readonly onLostAck: (resolvedBy: LostAckResolution) => void = () => undefined,
   ) {
     this.js = jetstream(nc, { timeout: timeoutMs });
+    this.sends = new SendBatch((err) => {
+      this.log.warn({ err: describeError(err) }, 'a batched send failed');
+    });
   }
 
   /** The last stored stream sequence of a subject, as restored or last published. */
@@ -136,12 +142,14 @@ export class SerializedPublisher {
       try {
         const h = natsHeaders();
         for (const [k, v] of Object.entries(headers)) h.set(k, v);
-        const ack = await this.js.publish(subject, payload, {
-          msgID: msgId,
-          headers: h,
-          expect: { lastSubjectSequence: expect },
-          timeout: this.timeoutMs,
-        });
+        const ack = await this.sends.call(() =>
+          this.js.publish(subject, payload, {
+            msgID: msgId,
+            headers: h,
+            expect: { lastSubjectSequence: expect },
+            timeout: this.timeoutMs,
+          }),
+        );
         // A duplicate answers with the original's sequence, which is at or before `expect`.
         if (!ack.duplicate || ack.seq > expect) this.lastSeq.set(subject, ack.seq);
         // Stored by an earlier attempt whose PubAck never came (a leader change).

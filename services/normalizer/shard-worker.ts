@@ -351,7 +351,9 @@ export class ShardWorker {
     const p = this.pending.get(seq);
     if (p === undefined || p.outstanding > 0 || p.held) return;
     this.pending.delete(seq);
-    p.msg.ack();
+    this.publisher.sends.defer(() => {
+      p.msg.ack();
+    });
     this.metrics.hot.processing.observe((performance.now() - p.startedMs) / 1000);
   }
 
