@@ -62,6 +62,11 @@ export interface SimulatorOptions {
   zeroVariety?: number;
   /** With rate 'max': pause the market while a subscribed client has more than maxBufferBytes/2 unsent. */
   backpressure?: boolean;
+  /**
+   * With rate 'max', in process: pause the market while this returns true (a benchmark
+   * closes the loop: no new frames while its pipeline is too far behind).
+   */
+  hold?: () => boolean;
   /** Faults in force from the start. */
   faults?: FaultsUpdate;
   /**
@@ -169,6 +174,7 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
         l2MaxChanges: opts.l2MaxChanges ?? 16,
         zeroVariety: opts.zeroVariety ?? 0.05,
         backpressureBytes: opts.backpressure === true ? maxBufferBytes / 2 : undefined,
+        hold: opts.hold,
       },
       metrics,
     );

@@ -27,6 +27,8 @@ export interface SyntheticOptions {
   zeroVariety: number;
   /** With rate 'max': pause while a subscribed client's send buffer is over this many bytes. */
   backpressureBytes: number | undefined;
+  /** With rate 'max': pause while this returns true. */
+  hold?: (() => boolean) | undefined;
 }
 
 /** Epoch microseconds, monotonic within the process. */
@@ -153,7 +155,8 @@ export class SyntheticSource implements FeedSource {
     if (!this.running) return;
     if (this.opts.rate === 'max') {
       const limit = this.opts.backpressureBytes;
-      if (limit !== undefined && this.hub !== undefined && this.hub.maxBuffered() > limit) {
+      const full = limit !== undefined && this.hub !== undefined && this.hub.maxBuffered() > limit;
+      if (full || this.opts.hold?.() === true) {
         this.loopTimer = setTimeout(() => {
           this.schedule();
         }, 1);

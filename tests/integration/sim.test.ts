@@ -296,6 +296,22 @@ describe('ledgerflux sim: faults and the control log', () => {
     c.ws.close();
   });
 
+  it('at full speed, `hold` pauses the market and releasing it resumes', async () => {
+    let held = false;
+    const s = await sim({ rate: 'max', products: ['BTC-USD'], hold: () => held });
+    const c = await FeedClient.connect(s.url);
+    c.send({ type: 'subscribe', product_ids: ['BTC-USD'], channels: ['matches', 'ticker'] });
+    await eventually(() => s.framesGenerated() > 1_000, 'frames at full speed');
+    held = true;
+    await new Promise((r) => setTimeout(r, 50));
+    const atHold = s.framesGenerated();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(s.framesGenerated()).toBe(atHold);
+    held = false;
+    await eventually(() => s.framesGenerated() > atHold + 1_000, 'frames after the release');
+    c.ws.close();
+  });
+
   it('a client that never reads gets ErrSlowConsume and is closed', async () => {
     const s = await sim({
       rate: 'max',
