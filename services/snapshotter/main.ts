@@ -7,7 +7,7 @@ import { connectFromConfig } from '../common/nats.js';
 import { loadSnapshotterConfig, type SnapshotterConfig } from './config.js';
 import { createSnapshotterMetrics } from './metrics.js';
 import { CONSUMER_NAME } from './config.js';
-import { Store, connectPostgres } from './store.js';
+import { Store, connectPostgres, connectWriter } from './store.js';
 import { STREAMS } from '../common/topology.js';
 import { SnapshotWorker } from './worker.js';
 
@@ -43,12 +43,14 @@ export async function main(_argv: string[]): Promise<number | undefined> {
       applicationName: 'ledgerflux-snapshotter',
     });
     ctx.onStop('postgres', () => sql.end({ timeout: 5 }));
+    const writer = connectWriter(config.DATABASE_URL, 'ledgerflux-snapshotter');
+    ctx.onStop('postgres writer', () => writer.end({ timeout: 5 }));
     const nc = await connectFromConfig(config, {
       name: 'ledgerflux-snapshotter',
       log,
     });
     ctx.onStop('nats', () => nc.drain());
-    const store = new Store(sql, CONSUMER_NAME, STREAMS.norm);
+    const store = new Store(sql, CONSUMER_NAME, STREAMS.norm, writer);
     const worker = new SnapshotWorker(config, nc, store, log, metrics, ctx.setReady);
     for (;;) {
       try {

@@ -23,14 +23,34 @@ export type { Sql } from 'postgres';
 
 export function connectPostgres(
   url: string,
-  opts: { max?: number; applicationName?: string } = {},
+  opts: { max?: number; applicationName?: string; genericPlans?: boolean } = {},
 ): Sql {
   return postgres(url, {
     max: opts.max ?? 4,
     connect_timeout: 5,
     idle_timeout: 60,
     onnotice: () => undefined,
-    connection: { application_name: opts.applicationName ?? 'ledgerflux', TimeZone: 'UTC' },
+    connection: {
+      application_name: opts.applicationName ?? 'ledgerflux',
+      TimeZone: 'UTC',
+      ...(opts.genericPlans === true ? { plan_cache_mode: 'force_generic_plan' } : {}),
+    },
+  });
+}
+
+/**
+ * The connection for batch commits (Store's `writer`): one is enough (commits run one after
+ * another), and it plans BATCH_SQL once. With the default plan cache mode PostgreSQL kept
+ * planning the prepared statement afresh for every batch, folding its column arrays (2,000
+ * rows each) into constants: 12 ms of planning per batch, 20% of the commit throughput
+ * (54k → 65k rows/s measured). Kept apart from the pool, so no other statement (retention's
+ * range deletes) runs with a generic plan.
+ */
+export function connectWriter(url: string, applicationName?: string): Sql {
+  return connectPostgres(url, {
+    max: 1,
+    genericPlans: true,
+    ...(applicationName === undefined ? {} : { applicationName }),
   });
 }
 
@@ -187,10 +207,12 @@ const RESTORE_SQL = `SELECT venue, product, ${STATE_SELECT} FROM latest_state`;
 type Params = Parameters<Sql['unsafe']>[1];
 
 export class Store {
+  /** `writer` runs the batch statements (connectWriter); everything else runs on `sql`. */
   constructor(
     readonly sql: Sql,
     private readonly consumer: string,
     private readonly stream: string,
+    private readonly writer: Sql = sql,
   ) {}
 
   async ping(): Promise<void> {
@@ -261,7 +283,7 @@ export class Store {
     };
     if (batch.lastOffset === expected) return counts;
     const params = [String(batch.lastOffset), this.consumer, String(expected), ...batch.columns];
-    const [row] = await this.sql.unsafe<(CommitCounts & { cas: number })[]>(
+    const [row] = await this.writer.unsafe<(CommitCounts & { cas: number })[]>(
       BATCH_SQL,
       params as Params,
       { prepare: true },
