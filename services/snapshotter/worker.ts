@@ -22,12 +22,7 @@ import { durableAtCheckpoint } from './durable-at.js';
 import { RetentionTimer } from './retention.js';
 import { TABLES, type SnapshotterMetrics } from './metrics.js';
 import { SCHEMA_VERSION, appliedVersion } from './migrate-sql.js';
-import {
-  CheckpointConflictError,
-  type CommitCounts,
-  type SerializedBatch,
-  type Store,
-} from './store.js';
+import { CheckpointConflictError, type SerializedBatch, type Store } from './store.js';
 
 /** At shutdown, how long the batch in hand may wait for PostgreSQL before it is left unacked. */
 const STOP_COMMIT_MS = 10_000;
@@ -37,8 +32,6 @@ interface Prepared {
   plan: Omit<BatchPlan, 'trades' | 'gaps' | 'snapshots' | 'latest'>;
   msgs: JsMsg[];
   batch: SerializedBatch;
-  /** Its statement, sent while the batch before it was still committing (see run()). */
-  early?: { result: Promise<CommitCounts>; at: number } | undefined;
 }
 
 /**
@@ -49,12 +42,7 @@ interface Prepared {
  * sequence (a delivery lost in transit) re-creates the durable from its ack floor.
  *
  * Two batches overlap: the next one is decoded and planned (from the planned state) while
- * the previous one commits, and its statement is sent right away, pipelined behind the
- * previous one on the writer connection: PostgreSQL starts it the moment the previous one
- * ends, instead of idling while the answer travels back, the batch is acked and the next
- * statement is encoded (3-6 ms a batch). Its checkpoint compare-and-set expects the
- * previous batch's offset, so it writes only if that one committed; if the previous one
- * failed, its outcome means nothing and it is committed again the ordinary way, after.
+ * the previous one commits; commits stay strictly in order, each after the last one.
  */
 export class SnapshotWorker {
   /** What PostgreSQL holds. */
@@ -204,10 +192,7 @@ export class SnapshotWorker {
           await this.reset();
           continue;
         }
-        const taken = await this.queue.take(c.BATCH_MAX, c.BATCH_MS);
-        const expected = this.planned.after;
-        const next = this.prepare(taken);
-        if (next !== undefined) next.early = this.sendEarly(next.batch, expected);
+        const next = this.prepare(await this.queue.take(c.BATCH_MAX, c.BATCH_MS));
         this.ahead = next?.msgs ?? [];
         const done = await previous;
         this.ahead = [];
@@ -310,41 +295,17 @@ export class SnapshotWorker {
     }
   }
 
-  /** A batch's statement sent ahead, expecting the checkpoint its predecessor leaves. */
-  private sendEarly(batch: SerializedBatch, expected: number): Prepared['early'] {
-    const result = this.store.commitSerialized(batch, expected);
-    // Settled in commit(), or never, when the batch before failed and this one is dropped.
-    result.catch(() => undefined);
-    return { result, at: performance.now() };
-  }
-
-  private noteCommit(counts: CommitCounts, startedAt: number): void {
-    this.metrics.commit.observe((performance.now() - startedAt) / 1000);
-    for (const t of TABLES) if (counts[t] > 0) this.metrics.rows.labels(t).inc(counts[t]);
-    this.metrics.dbUp.set(1);
-    this.problem('postgres', undefined);
-  }
-
-  private async commit(p: Prepared): Promise<boolean> {
-    const { batch, msgs } = p;
-    const early = p.early;
-    p.early = undefined;
-    if (early !== undefined) {
-      // Sent before the batch ahead had settled: a failure (even a checkpoint miss, when
-      // that batch failed first) says nothing about this one. Commit it again below.
-      const counts = await early.result.catch(() => undefined);
-      if (counts !== undefined) {
-        this.noteCommit(counts, early.at);
-        return true;
-      }
-    }
+  private async commit({ batch, msgs }: Prepared): Promise<boolean> {
     let workingAt = Date.now();
     for (let attempt = 0; ; attempt++) {
       const t0 = performance.now();
       try {
         const counts = await this.store.commitSerialized(batch, this.checkpoint);
-        this.noteCommit(counts, t0);
+        this.metrics.commit.observe((performance.now() - t0) / 1000);
+        for (const t of TABLES) if (counts[t] > 0) this.metrics.rows.labels(t).inc(counts[t]);
         if (attempt > 0) this.log.info({ attempts: attempt + 1 }, 'postgres is back; committed');
+        this.metrics.dbUp.set(1);
+        this.problem('postgres', undefined);
         return true;
       } catch (err) {
         if (err instanceof CheckpointConflictError) {

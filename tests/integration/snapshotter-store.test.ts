@@ -20,14 +20,7 @@ import {
   appliedVersion,
   applyMigrations,
 } from '../../services/snapshotter/migrate-sql.js';
-import {
-  CheckpointConflictError,
-  Store,
-  connectPostgres,
-  connectWriter,
-  type SerializedBatch,
-  type Sql,
-} from '../../services/snapshotter/store.js';
+import { Store, connectPostgres, type Sql } from '../../services/snapshotter/store.js';
 import { testDatabase } from '../harness/db.js';
 import { dumpTables, migratedDatabase } from '../harness/snapshot-db.js';
 import { cutsArb, intervalArb, splitAt, streamArb } from '../unit/snapshotter/arbitraries.js';
@@ -164,76 +157,6 @@ describe('batch commits', () => {
         expect(await dumpTables(sql)).toEqual(once);
       }),
       { numRuns: 30 },
-    );
-  });
-
-  it('batches sent ahead of their predecessor commit in order, and only after it (property)', async () => {
-    const url = await testDatabase();
-    const sql = await migratedDatabase(url);
-    const writer = connectWriter(url);
-    opened.push(sql, writer);
-    // The worker's way (pipelined on the one writer connection), and concurrently on a
-    // pool, where a batch's checkpoint compare-and-set waits for the one before to commit.
-    const pipelined = new Store(sql, 'snapshotter', 'MD_NORM', writer);
-    const stores = [pipelined, new Store(sql, 'snapshotter', 'MD_NORM')];
-    await pipelined.openCheckpoint();
-    await fc.assert(
-      fc.asyncProperty(
-        streamArb,
-        cutsArb,
-        intervalArb,
-        fc.nat(),
-        async (xs, cuts, intervalUs, pick) => {
-          await reset(sql);
-          let states: ReadonlyMap<string, ProductState> = new Map();
-          let after = 0;
-          const batches: { batch: SerializedBatch; expected: number }[] = [];
-          for (const part of splitAt(xs, cuts)) {
-            const plan = planBatch(states, part, { intervalUs, after });
-            batches.push({ batch: pipelined.serialize(plan, intervalUs), expected: after });
-            states = plan.states;
-            after = plan.lastOffset;
-          }
-          for (const { batch, expected } of batches) {
-            await pipelined.commitSerialized(batch, expected);
-          }
-          const once = await dumpTables(sql);
-          for (const store of stores) {
-            await reset(sql);
-            await Promise.all(
-              batches.map(({ batch, expected }) => store.commitSerialized(batch, expected)),
-            );
-            expect(await dumpTables(sql)).toEqual(once);
-          }
-          // Sent before its predecessor committed (that one failed): it writes nothing and
-          // says so; committed again after the predecessor, it lands once.
-          if (batches.length < 2) return;
-          const k = 1 + (pick % (batches.length - 1));
-          await reset(sql);
-          for (const { batch, expected } of batches.slice(0, k - 1)) {
-            await pipelined.commitSerialized(batch, expected);
-          }
-          const before = await dumpTables(sql);
-          const ahead = batches[k];
-          const failed = batches[k - 1];
-          if (
-            ahead !== undefined &&
-            failed !== undefined &&
-            failed.batch.lastOffset !== failed.expected &&
-            ahead.batch.lastOffset !== ahead.expected
-          ) {
-            await expect(pipelined.commitSerialized(ahead.batch, ahead.expected)).rejects.toThrow(
-              CheckpointConflictError,
-            );
-            expect(await dumpTables(sql)).toEqual(before);
-          }
-          for (const { batch, expected } of batches.slice(k - 1)) {
-            await pipelined.commitSerialized(batch, expected);
-          }
-          expect(await dumpTables(sql)).toEqual(once);
-        },
-      ),
-      { numRuns: 12 },
     );
   });
 
