@@ -177,13 +177,12 @@ async function pipeline(
   client.subscribe({ channels: ['trades'], products: PRODUCTS, snapshot: false });
   await ingestor.start();
   const jsm = await jetstreamManager(nc);
-  const delivered = async () =>
-    (await jsm.consumers.info('MD_RAW', 'normalizer-0').catch(() => undefined))?.delivered
-      .stream_seq ?? 0;
+  const shardInfo = () => jsm.consumers.info('MD_RAW', 'normalizer-0').catch(() => undefined);
+  const delivered = async () => (await shardInfo())?.delivered.stream_seq ?? 0;
   let polling = closed;
   const poll = (async () => {
     while (polling) {
-      const info = await jsm.consumers.info('MD_RAW', 'normalizer-0').catch(() => undefined);
+      const info = await shardInfo();
       if (info !== undefined) backlog = info.num_pending + info.num_ack_pending;
       await new Promise((r) => setTimeout(r, 20));
     }
