@@ -1,3 +1,5 @@
+import { fork } from 'node:child_process';
+import path from 'node:path';
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Registry } from 'prom-client';
 import WebSocket from 'ws';
@@ -15,6 +17,7 @@ import { freePort } from '../tests/harness/free-port.js';
 import { startNats } from '../tests/harness/nats.js';
 import { startService, type ServiceProcess } from '../tests/harness/service.js';
 import { waitFor } from '../tests/harness/wait.js';
+import type { SinkReport } from './raw-stage.js';
 import type { BenchResult, Benchmark } from './types.js';
 
 /**
@@ -44,26 +47,20 @@ function percentile(xs: number[], p: number): number {
  */
 const IN_FLIGHT = 1_000;
 
-/**
- * Two JetStream hops; `rate` msgs/s, or as fast as the publish window allows (undefined),
- * open loop or with at most IN_FLIGHT messages between source and sink (`closed`).
- */
-async function rawChain(
-  nc: NatsConnection,
-  rate: number | undefined,
-  closed = false,
-): Promise<{ perSec: number; p50: number; p99: number }> {
-  const jsm = await jetstreamManager(nc);
-  for (const [name, subj] of [
-    ['BENCH_A', 'bench.a'],
-    ['BENCH_B', 'bench.b'],
-  ] as const) {
-    await jsm.streams.delete(name).catch(() => undefined);
-    await jsm.streams.add({ name, subjects: [subj] });
-  }
+/** Where the hop and the sink of the raw chain run. */
+type Topology = 'one process' | 'processes';
+
+/** The hop and the sink of a raw chain: messages received at the end, and their latencies. */
+interface RawEnds {
+  received(): number;
+  readonly latencies: number[];
+  close(): Promise<void>;
+}
+
+/** Hop and sink in this process, on the source's connection. */
+async function endsInProcess(nc: NatsConnection): Promise<RawEnds> {
   const js = jetstream(nc);
   const hopPub = new Publisher(nc, { window: 256, log });
-  const srcPub = new Publisher(nc, { window: 256, log });
   const hop = await (
     await js.consumers.get('BENCH_A', { deliver_policy: DeliverPolicy.All })
   ).consume();
@@ -83,12 +80,100 @@ async function rawChain(
       latencies.push((nowUs() - Number(dec.decode(m.data))) / 1000);
     }
   })();
+  return {
+    received: () => received,
+    latencies,
+    close: async () => {
+      await hop.close();
+      await sink.close();
+      await hopPub.close();
+    },
+  };
+}
+
+/** Hop and sink as two processes of their own (bench/raw-stage.ts), each with its connection. */
+async function endsInProcesses(url: string): Promise<RawEnds> {
+  const stage = (role: string) =>
+    fork(path.join(import.meta.dirname, 'raw-stage.ts'), [role, url], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+  const children = [stage('hop'), stage('sink')];
+  const [, sinkProc] = children;
+  const latencies: number[] = [];
+  let received = 0;
+  sinkProc?.on('message', (m: SinkReport | 'ready') => {
+    if (m === 'ready') return;
+    received = m.received;
+    for (const l of m.latenciesMs) latencies.push(l);
+  });
+  const close = async () => {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) resolve(undefined);
+            c.once('exit', resolve);
+            c.kill('SIGKILL');
+          }),
+      ),
+    );
+  };
+  try {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+              reject(new Error('a raw chain stage did not start in 30 s'));
+            }, 30_000);
+            c.once('message', () => {
+              clearTimeout(timer);
+              resolve(undefined);
+            });
+            c.once('exit', (code) => {
+              clearTimeout(timer);
+              reject(new Error(`a raw chain stage exited (${String(code)})`));
+            });
+          }),
+      ),
+    );
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  return { received: () => received, latencies, close };
+}
+
+/**
+ * Two JetStream hops; `rate` msgs/s, or as fast as the publish window allows (undefined),
+ * open loop or with at most IN_FLIGHT messages between source and sink (`closed`). The
+ * source publishes from this process; the hop and the sink run here too, or as processes
+ * of their own, as the pipeline's stages do.
+ */
+async function rawChain(
+  nc: NatsConnection,
+  url: string,
+  rate: number | undefined,
+  closed = false,
+  topology: Topology = 'one process',
+): Promise<{ perSec: number; p50: number; p99: number }> {
+  const jsm = await jetstreamManager(nc);
+  for (const [name, subj] of [
+    ['BENCH_A', 'bench.a'],
+    ['BENCH_B', 'bench.b'],
+  ] as const) {
+    await jsm.streams.delete(name).catch(() => undefined);
+    await jsm.streams.add({ name, subjects: [subj] });
+  }
+  const ends = topology === 'one process' ? await endsInProcess(nc) : await endsInProcesses(url);
+  const srcPub = new Publisher(nc, { window: 256, log });
   const t0 = performance.now();
   let sent = 0;
   while (performance.now() - t0 < WINDOW_MS) {
     if (rate === undefined) {
       await srcPub.waitForRoom();
-      if (closed && sent - received > IN_FLIGHT) {
+      if (closed && sent - ends.received() > IN_FLIGHT) {
         await new Promise((r) => setTimeout(r, 1));
         continue;
       }
@@ -109,17 +194,17 @@ async function rawChain(
     }
   }
   const elapsed = performance.now() - t0;
-  await waitFor('the raw chain to drain', () => received >= sent, { timeoutMs: 60_000 }).catch(
-    () => undefined,
-  );
-  await hop.close();
-  await sink.close();
-  await hopPub.close();
+  await waitFor('the raw chain to drain', () => ends.received() >= sent, {
+    timeoutMs: 60_000,
+  }).catch(() => undefined);
+  const received = ends.received();
+  const drained = performance.now() - t0;
+  await ends.close();
   await srcPub.close();
   return {
-    perSec: (received * 1000) / Math.max(elapsed, performance.now() - t0),
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
+    perSec: (received * 1000) / Math.max(elapsed, drained),
+    p50: percentile(ends.latencies, 50),
+    p99: percentile(ends.latencies, 99),
   };
 }
 
@@ -221,9 +306,14 @@ export const e2eBenchmark: Benchmark = {
     try {
       const nc = await connectNats({ servers: [server.url], name: 'bench', log, publishing: true });
       await ensureTopology(nc, { replicas: 1 });
-      const rawMax = await rawChain(nc, undefined, true);
-      const rawOpen = await rawChain(nc, undefined);
-      const raw1k = await rawChain(nc, 1000);
+      const url = server.url;
+      const rawMax = await rawChain(nc, url, undefined, true);
+      const rawOpen = await rawChain(nc, url, undefined);
+      const raw1k = await rawChain(nc, url, 1000);
+      // The same chain with its hop and sink in processes of their own, as the pipeline's
+      // stages are: what the process boundaries alone cost on these cores.
+      const procMax = await rawChain(nc, url, undefined, true, 'processes');
+      const proc1k = await rawChain(nc, url, 1000, false, 'processes');
       const out: BenchResult[] = [];
       const e2eMax = await pipeline('max', true);
       out.push({
@@ -239,6 +329,13 @@ export const e2eBenchmark: Benchmark = {
           inFlight: IN_FLIGHT,
           loop: 'closed',
         },
+      });
+      out.push({
+        name: 'e2e: full speed vs the raw chain across processes',
+        value: e2eMax.perSec,
+        unit: 'frames/s',
+        baseline: procMax.perSec,
+        details: { rawP50Ms: procMax.p50, rawP99Ms: procMax.p99, inFlight: IN_FLIGHT },
       });
       const e2eOpen = await pipeline('max');
       out.push({
@@ -264,6 +361,14 @@ export const e2eBenchmark: Benchmark = {
           baseline: raw1k.p99,
           ...(rate === 1000 ? { target: '<= 2x the raw chain p99 at 1k msgs/s' } : {}),
         });
+        if (rate === 1000)
+          out.push({
+            name: 'e2e: p99 at 1000 frames/s vs the raw chain across processes',
+            value: r.p99,
+            unit: 'ms',
+            baseline: proc1k.p99,
+            details: { rawP50Ms: proc1k.p50 },
+          });
       }
       await nc.close();
       return out;

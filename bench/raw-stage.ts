@@ -1,0 +1,60 @@
+/**
+ * One stage of the raw two-hop JetStream chain run as its own process, as the pipeline's
+ * stages are (bench/e2e.ts forks it): `hop <url>` consumes BENCH_A and republishes every
+ * message to bench.b through the windowed Publisher; `sink <url>` consumes BENCH_B and
+ * reports to its parent, every 20 ms, how many messages arrived and their latencies (the
+ * payload is the source's publish time, epoch µs).
+ */
+import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
+import { createLogger } from '../services/common/logger.js';
+import { connectNats } from '../services/common/nats.js';
+import { Publisher } from '../services/common/publisher.js';
+import { nowUs } from '../services/common/schemas/headers.js';
+
+export interface SinkReport {
+  received: number;
+  latenciesMs: number[];
+}
+
+const log = createLogger('bench', 'silent');
+const dec = new TextDecoder();
+
+async function hop(url: string): Promise<void> {
+  const nc = await connectNats({ servers: [url], name: 'bench-hop', log, publishing: true });
+  const pub = new Publisher(nc, { window: 256, log });
+  const js = jetstream(nc);
+  const messages = await (
+    await js.consumers.get('BENCH_A', { deliver_policy: DeliverPolicy.All })
+  ).consume();
+  process.send?.('ready');
+  let n = 0;
+  for await (const m of messages)
+    void pub.publish({ subject: 'bench.b', payload: m.data, msgId: `b${String(n++)}` });
+}
+
+async function sink(url: string): Promise<void> {
+  const nc = await connectNats({ servers: [url], name: 'bench-sink', log });
+  const js = jetstream(nc);
+  const messages = await (
+    await js.consumers.get('BENCH_B', { deliver_policy: DeliverPolicy.All })
+  ).consume();
+  let received = 0;
+  let latenciesMs: number[] = [];
+  setInterval(() => {
+    const report: SinkReport = { received, latenciesMs };
+    latenciesMs = [];
+    process.send?.(report);
+  }, 20);
+  process.send?.('ready');
+  for await (const m of messages) {
+    received++;
+    latenciesMs.push((nowUs() - Number(dec.decode(m.data))) / 1000);
+  }
+}
+
+const [role, url] = process.argv.slice(2);
+if (url === undefined || (role !== 'hop' && role !== 'sink')) {
+  console.error('usage: raw-stage.ts hop|sink <nats url>');
+  process.exit(2);
+}
+await (role === 'hop' ? hop(url) : sink(url));
