@@ -2,22 +2,16 @@
  * One stage of the raw two-hop JetStream chain run as its own process, as the pipeline's
  * stages are (bench/e2e.ts forks it): `hop <url>` consumes BENCH_A and republishes every
  * message to bench.b through the windowed Publisher; `sink <url>` consumes BENCH_B and
- * reports to its parent, every 20 ms, how many messages arrived and their latencies (the
- * payload is the source's publish time, epoch µs).
+ * reports to its parent, every 20 ms, how many messages arrived and the latencies of those
+ * sent in the measured window (raw-payload.ts).
  */
 import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import { createLogger } from '../services/common/logger.js';
 import { connectNats } from '../services/common/nats.js';
 import { Publisher } from '../services/common/publisher.js';
-import { nowUs } from '../services/common/schemas/headers.js';
-
-export interface SinkReport {
-  received: number;
-  latenciesMs: number[];
-}
+import { measuredLatencyMs, type SinkReport } from './raw-payload.js';
 
 const log = createLogger('bench', 'silent');
-const dec = new TextDecoder();
 
 async function hop(url: string): Promise<void> {
   const nc = await connectNats({ servers: [url], name: 'bench-hop', log, publishing: true });
@@ -48,7 +42,8 @@ async function sink(url: string): Promise<void> {
   process.send?.('ready');
   for await (const m of messages) {
     received++;
-    latenciesMs.push((nowUs() - Number(dec.decode(m.data))) / 1000);
+    const latency = measuredLatencyMs(m.data);
+    if (latency !== undefined) latenciesMs.push(latency);
   }
 }
 
