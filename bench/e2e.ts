@@ -23,8 +23,8 @@ import type { BenchResult, Benchmark } from './types.js';
 /**
  * End to end: simulator timestamp → ingestor → normalizer (process) → gateway (process) →
  * WebSocket client (client library), at 1k and 5k frames/s and at full speed, beside the
- * raw two-hop JetStream chain (publish → consume → republish → consume) in the same run.
- * Full speed is measured closed loop (at most IN_FLIGHT frames between source and end, for
+ * raw two-hop JetStream chain (publish → consume → republish → consume) in the same run,
+ * in one process (the targets' baseline) and with its hop and sink as processes. Full speed is measured closed loop (at most IN_FLIGHT frames between source and end, for
  * the pipeline and the raw chain alike) and, for reference, open loop.
  */
 const PRODUCTS = ['BTC-USD', 'ETH-USD', 'SOL-USD'];

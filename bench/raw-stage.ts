@@ -47,6 +47,8 @@ async function sink(url: string): Promise<void> {
   }
 }
 
+// The bench going away (killed, crashed) takes its stages with it.
+process.on('disconnect', () => process.exit(0));
 const [role, url] = process.argv.slice(2);
 if (url === undefined || (role !== 'hop' && role !== 'sink')) {
   console.error('usage: raw-stage.ts hop|sink <nats url>');
